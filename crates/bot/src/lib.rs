@@ -1,0 +1,118 @@
+//! USB Mass Storage Class Bulk-Only Transport 1.0, device side, sans-io.
+//!
+//! [`BulkOnly`] turns bulk OUT/IN transfers into SCSI commands on a
+//! [`CommandTarget`] and back, enforcing the thirteen host/device cases of
+//! BOT §6.7: stalls, residues and phase errors. It owns no sockets or files;
+//! a USB transport calls it with each transfer's bytes.
+
+use vstick_scsi::{DataStage, Status};
+
+/// The command set behind the transport (implemented by [`vstick_scsi::Target`]).
+pub trait CommandTarget {
+    /// Highest LUN number (GET MAX LUN).
+    fn max_lun(&self) -> u8;
+    fn begin(&mut self, lun: u8, cdb: &[u8]) -> DataStage;
+    fn data_in(&mut self, buf: &mut [u8]);
+    fn data_out(&mut self, data: &[u8]);
+    fn end(&mut self) -> Status;
+    fn abort(&mut self);
+    fn reset(&mut self);
+}
+
+impl CommandTarget for vstick_scsi::Target {
+    fn max_lun(&self) -> u8 {
+        u8::try_from(self.lun_count().saturating_sub(1)).unwrap_or(15)
+    }
+    fn begin(&mut self, lun: u8, cdb: &[u8]) -> DataStage {
+        vstick_scsi::Target::begin(self, lun, cdb)
+    }
+    fn data_in(&mut self, buf: &mut [u8]) {
+        vstick_scsi::Target::data_in(self, buf)
+    }
+    fn data_out(&mut self, data: &[u8]) {
+        vstick_scsi::Target::data_out(self, data)
+    }
+    fn end(&mut self) -> Status {
+        vstick_scsi::Target::end(self)
+    }
+    fn abort(&mut self) {
+        vstick_scsi::Target::abort(self)
+    }
+    fn reset(&mut self) {
+        vstick_scsi::Target::reset(self)
+    }
+}
+
+/// Result of a bulk OUT transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum OutResult {
+    /// This many bytes were accepted (may be fewer than offered only when
+    /// the transfer ends the data stage).
+    Accepted(usize),
+    /// The OUT endpoint is halted: answer STALL.
+    Stall,
+}
+
+/// Result of a bulk IN transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum InResult {
+    /// This many bytes at the start of the buffer are the reply (fewer than
+    /// requested is a short packet that ends the host's transfer).
+    Data(usize),
+    /// The IN endpoint is halted: answer STALL.
+    Stall,
+    /// Nothing to send yet (no CBW received): hold the request (NAK) and
+    /// retry after the next OUT transfer.
+    Pending,
+}
+
+/// Bulk-Only Transport state for one interface.
+pub struct BulkOnly {
+    // implementation-defined
+}
+
+impl Default for BulkOnly {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BulkOnly {
+    pub fn new() -> Self {
+        todo!()
+    }
+
+    /// A bulk OUT transfer (a CBW or data-out bytes).
+    pub fn bulk_out(&mut self, target: &mut impl CommandTarget, data: &[u8]) -> OutResult {
+        let _ = (target, data);
+        todo!()
+    }
+
+    /// A bulk IN transfer of up to `buf.len()` bytes (data-in or the CSW).
+    pub fn bulk_in(&mut self, target: &mut impl CommandTarget, buf: &mut [u8]) -> InResult {
+        let _ = (target, buf);
+        todo!()
+    }
+
+    /// CLEAR_FEATURE(ENDPOINT_HALT) on the IN (`true`) or OUT endpoint. A
+    /// device wedged by an invalid CBW stays halted until [`BulkOnly::reset`].
+    pub fn clear_halt(&mut self, in_endpoint: bool) {
+        let _ = in_endpoint;
+        todo!()
+    }
+
+    /// Whether the endpoint is currently halted (GET_STATUS).
+    pub fn is_halted(&self, in_endpoint: bool) -> bool {
+        let _ = in_endpoint;
+        todo!()
+    }
+
+    /// Bulk-Only Mass Storage Reset (class request 0xFF): abort the current
+    /// command, ready for the next CBW. Halts stay until cleared.
+    pub fn reset(&mut self, target: &mut impl CommandTarget) {
+        let _ = target;
+        todo!()
+    }
+}

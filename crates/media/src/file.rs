@@ -1,0 +1,202 @@
+use std::fs::{File, TryLockError};
+use std::io::{self, Seek, SeekFrom};
+use std::os::unix::fs::{FileExt, FileTypeExt};
+use std::path::{Path, PathBuf};
+
+use crate::{BlockBackend, CD_BLOCK_SIZE, MediaLocation, OpenError};
+
+/// How to open an image file.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenOptions {
+    pub read_only: bool,
+    pub block_size: u32,
+    /// Look for an ISO 9660 / UDF descriptor at sector 16 and warn if there is none.
+    pub expect_optical: bool,
+}
+
+impl OpenOptions {
+    pub fn disk(read_only: bool) -> Self {
+        Self { read_only, block_size: 512, expect_optical: false }
+    }
+    pub fn optical() -> Self {
+        Self { read_only: true, block_size: CD_BLOCK_SIZE, expect_optical: true }
+    }
+    pub fn block_size(mut self, block_size: u32) -> Self {
+        self.block_size = block_size;
+        self
+    }
+}
+
+/// A RAW or ISO image in a file (or block device), accessed with pread/pwrite.
+///
+/// The file is locked for as long as this value lives: exclusively when
+/// writable, shared when read-only, so two writers (or a writer and readers)
+/// never share an image.
+#[derive(Debug)]
+pub struct FileImage {
+    file: File,
+    path: PathBuf,
+    block_size: u32,
+    block_count: u64,
+    read_only: bool,
+}
+
+impl FileImage {
+    pub fn open(path: &Path, opts: OpenOptions) -> Result<Self, OpenError> {
+        let path_buf = path.to_path_buf();
+        let io_err = |source: io::Error| match source.kind() {
+            io::ErrorKind::NotFound => OpenError::NotFound { path: path_buf.clone() },
+            io::ErrorKind::PermissionDenied => OpenError::PermissionDenied {
+                path: path_buf.clone(),
+                hint: if opts.read_only {
+                    ""
+                } else {
+                    " (serve it read-only with --disk-ro, or fix its permissions)"
+                },
+            },
+            _ => OpenError::Io { path: path_buf.clone(), source },
+        };
+        let meta = std::fs::metadata(path).map_err(io_err)?;
+        let ftype = meta.file_type();
+        if ftype.is_dir() {
+            return Err(OpenError::IsDirectory { path: path_buf });
+        }
+        if !ftype.is_file() && !ftype.is_block_device() {
+            return Err(OpenError::NotAFile { path: path_buf });
+        }
+        let mut file =
+            std::fs::OpenOptions::new().read(true).write(!opts.read_only).open(path).map_err(io_err)?;
+        let lock = if opts.read_only { file.try_lock_shared() } else { file.try_lock() };
+        match lock {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Err(OpenError::Locked { path: path_buf }),
+            Err(TryLockError::Error(e)) => return Err(io_err(e)),
+        }
+        let len = file.seek(SeekFrom::End(0)).map_err(io_err)?;
+        if len == 0 {
+            return Err(OpenError::Empty { path: path_buf });
+        }
+        let block_size = opts.block_size;
+        let block_count = len / u64::from(block_size);
+        if block_count == 0 {
+            return Err(OpenError::TooSmall { path: path_buf, len, block_size });
+        }
+        let tail = len % u64::from(block_size);
+        if tail != 0 {
+            tracing::warn!(
+                "{}: size {len} is not a multiple of {block_size}; the last {tail} bytes are unreachable",
+                path.display()
+            );
+        }
+        let image = Self { file, path: path_buf, block_size, block_count, read_only: opts.read_only };
+        if opts.expect_optical && !image.has_volume_descriptor() {
+            tracing::warn!(
+                "{}: no ISO 9660 or UDF volume descriptor at sector 16; serving it as a raw data disc",
+                path.display()
+            );
+        }
+        Ok(image)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// ISO 9660 ("CD001") or UDF volume recognition ("BEA01", "NSR02/03") at byte 32768.
+    fn has_volume_descriptor(&self) -> bool {
+        let mut vd = [0u8; 6];
+        if self.file.read_exact_at(&mut vd, 16 * 2048).is_err() {
+            return false;
+        }
+        matches!(&vd[1..6], b"CD001" | b"BEA01" | b"NSR02" | b"NSR03")
+    }
+}
+
+impl BlockBackend for FileImage {
+    fn block_size(&self) -> u32 {
+        self.block_size
+    }
+    fn block_count(&self) -> u64 {
+        self.block_count
+    }
+    fn read_only(&self) -> bool {
+        self.read_only
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        self.file.read_exact_at(buf, offset)
+    }
+    fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        if self.read_only {
+            return Err(io::ErrorKind::PermissionDenied.into());
+        }
+        self.file.write_all_at(data, offset)
+    }
+    fn flush(&self) -> io::Result<()> {
+        if self.read_only {
+            return Ok(());
+        }
+        self.file.sync_data()
+    }
+    fn location(&self) -> MediaLocation {
+        MediaLocation::File(self.path.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(len: usize) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        f.as_file().set_len(len as u64).unwrap();
+        f
+    }
+
+    #[test]
+    fn reads_back_what_was_written() {
+        let f = image(1 << 20);
+        let img = FileImage::open(f.path(), OpenOptions::disk(false)).unwrap();
+        assert_eq!(img.block_count(), 2048);
+        img.write_at(4096, b"hello").unwrap();
+        img.flush().unwrap();
+        let mut buf = [0u8; 5];
+        img.read_at(4096, &mut buf).unwrap();
+        assert_eq!(&buf, b"hello");
+    }
+
+    #[test]
+    fn second_writer_is_refused_readers_share() {
+        let f = image(4096);
+        let _w = FileImage::open(f.path(), OpenOptions::disk(false)).unwrap();
+        let err = FileImage::open(f.path(), OpenOptions::disk(false)).unwrap_err();
+        assert!(matches!(err, OpenError::Locked { .. }), "{err}");
+        drop(_w);
+        let _r1 = FileImage::open(f.path(), OpenOptions::disk(true)).unwrap();
+        let _r2 = FileImage::open(f.path(), OpenOptions::disk(true)).unwrap();
+        let err = FileImage::open(f.path(), OpenOptions::disk(false)).unwrap_err();
+        assert!(matches!(err, OpenError::Locked { .. }), "{err}");
+    }
+
+    #[test]
+    fn bad_paths_have_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = FileImage::open(dir.path(), OpenOptions::disk(true)).unwrap_err();
+        assert!(e.to_string().contains("is a directory"), "{e}");
+        let e = FileImage::open(&dir.path().join("nope"), OpenOptions::disk(true)).unwrap_err();
+        assert!(e.to_string().contains("no such file"), "{e}");
+        let empty = image(0);
+        let e = FileImage::open(empty.path(), OpenOptions::disk(true)).unwrap_err();
+        assert!(e.to_string().contains("empty"), "{e}");
+        let tiny = image(100);
+        let e = FileImage::open(tiny.path(), OpenOptions::optical()).unwrap_err();
+        assert!(matches!(e, OpenError::TooSmall { .. }), "{e}");
+    }
+
+    #[test]
+    fn unaligned_tail_is_not_counted() {
+        let f = image(512 * 3 + 100);
+        let img = FileImage::open(f.path(), OpenOptions::disk(true)).unwrap();
+        assert_eq!(img.block_count(), 3);
+        assert!(img.write_at(0, b"x").is_err());
+    }
+}

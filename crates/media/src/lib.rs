@@ -1,0 +1,77 @@
+//! Block backends: what a SCSI logical unit reads and writes.
+//!
+//! Everything here is byte-addressed underneath but always accessed in whole
+//! logical blocks by the SCSI layer (`offset = lba * block_size`).
+
+mod file;
+mod memory;
+
+pub use file::{FileImage, OpenOptions};
+pub use memory::MemoryImage;
+
+use std::io;
+use std::path::PathBuf;
+
+/// Sector size of CD/DVD media (ISO 9660 logical block).
+pub const CD_BLOCK_SIZE: u32 = 2048;
+
+/// LBA-addressed storage behind one logical unit.
+///
+/// Implementations must be cheap to call from the protocol core: reads come
+/// straight from the page cache, and `flush` is the only call that waits for
+/// stable storage.
+pub trait BlockBackend: Send {
+    /// Logical block size in bytes (512, 2048 or 4096).
+    fn block_size(&self) -> u32;
+    /// Number of whole logical blocks; any tail shorter than a block is unreachable.
+    fn block_count(&self) -> u64;
+    /// Writes are refused by the SCSI layer (07/27/00) before reaching `write_at`.
+    fn read_only(&self) -> bool;
+    /// Fills `buf` completely from byte `offset`.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+    /// Writes all of `data` at byte `offset`.
+    fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()>;
+    /// Makes every completed write durable (fdatasync for files).
+    fn flush(&self) -> io::Result<()>;
+    /// Where the data lives, for status output and logs.
+    fn location(&self) -> MediaLocation;
+}
+
+/// Where a backend's bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaLocation {
+    File(PathBuf),
+    Memory,
+}
+
+impl std::fmt::Display for MediaLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MediaLocation::File(p) => write!(f, "{}", p.display()),
+            MediaLocation::Memory => f.write_str("(memory)"),
+        }
+    }
+}
+
+/// Why an image could not be opened. Every message names the path and says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("{path}: no such file (check the path)")]
+    NotFound { path: PathBuf },
+    #[error("{path}: permission denied{hint}")]
+    PermissionDenied { path: PathBuf, hint: &'static str },
+    #[error("{path}: is a directory, not an image file (use `vstick iso create` to make an ISO from it)")]
+    IsDirectory { path: PathBuf },
+    #[error("{path}: is not a regular file or block device")]
+    NotAFile { path: PathBuf },
+    #[error("{path}: the image is empty (0 bytes); create one with `vstick image create`")]
+    Empty { path: PathBuf },
+    #[error("{path}: smaller than one {block_size}-byte block ({len} bytes)")]
+    TooSmall { path: PathBuf, len: u64, block_size: u32 },
+    #[error(
+        "{path}: image is in use by another process (it holds a lock on the file); stop it or use --disk-ro"
+    )]
+    Locked { path: PathBuf },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+}

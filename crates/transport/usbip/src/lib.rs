@@ -1,0 +1,1 @@
+//! USB/IP transport (see ARCHITECTURE.md).

@@ -1,0 +1,1 @@
+//! usbredir transport (see ARCHITECTURE.md).

@@ -1,0 +1,213 @@
+//! The USB device vstick presents: one mass-storage interface (class 08,
+//! subclass 06 SCSI transparent, protocol 50 Bulk-Only) with a bulk IN and a
+//! bulk OUT endpoint, its descriptors and control requests.
+//!
+//! Transport-neutral and sans-io: usbredir and USB/IP both drive a
+//! [`MassStorageDevice`] with setup packets and bulk transfers.
+
+use vstick_bot::{InResult, OutResult};
+use vstick_scsi::Target;
+
+/// Bulk IN endpoint address.
+pub const EP_IN: u8 = 0x81;
+/// Bulk OUT endpoint address.
+pub const EP_OUT: u8 = 0x02;
+
+/// A USB setup packet (USB 2.0 §9.3), fields in host order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setup {
+    pub request_type: u8,
+    pub request: u8,
+    pub value: u16,
+    pub index: u16,
+    pub length: u16,
+}
+
+impl Setup {
+    /// From the 8 raw bytes on the wire (little-endian fields).
+    pub fn from_bytes(b: [u8; 8]) -> Self {
+        Self {
+            request_type: b[0],
+            request: b[1],
+            value: u16::from_le_bytes([b[2], b[3]]),
+            index: u16::from_le_bytes([b[4], b[5]]),
+            length: u16::from_le_bytes([b[6], b[7]]),
+        }
+    }
+
+    pub fn to_bytes(&self) -> [u8; 8] {
+        let [v0, v1] = self.value.to_le_bytes();
+        let [i0, i1] = self.index.to_le_bytes();
+        let [l0, l1] = self.length.to_le_bytes();
+        [self.request_type, self.request, v0, v1, i0, i1, l0, l1]
+    }
+
+    /// Device-to-host (IN) data stage.
+    pub fn is_in(&self) -> bool {
+        self.request_type & 0x80 != 0
+    }
+}
+
+/// Outcome of a control transfer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum ControlResult {
+    /// IN data, already truncated to `wLength`.
+    Data(Vec<u8>),
+    /// Request accepted (no data stage, or OUT data consumed).
+    Ack,
+    /// Request error: the transport answers STALL.
+    Stall,
+}
+
+/// Bus speed the device presents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Speed {
+    Full,
+    High,
+    Super,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferType {
+    Control,
+    Isochronous,
+    Bulk,
+    Interrupt,
+}
+
+/// An endpoint of the active configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndpointInfo {
+    /// Address with the direction bit (0x81 = IN 1).
+    pub address: u8,
+    pub transfer_type: TransferType,
+    pub max_packet_size: u16,
+    pub interval: u8,
+    pub interface: u8,
+}
+
+/// An interface of the active configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InterfaceInfo {
+    pub number: u8,
+    pub class: u8,
+    pub subclass: u8,
+    pub protocol: u8,
+}
+
+/// Identity fields of the device descriptor and its strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub vendor_id: u16,
+    pub product_id: u16,
+    pub bcd_device: u16,
+    pub manufacturer: String,
+    pub product: String,
+    /// iSerialNumber; hosts use it to recognise the stick across re-plugs.
+    pub serial: String,
+}
+
+/// The fields of the device descriptor a transport reports in its own headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceSummary {
+    pub bcd_usb: u16,
+    pub class: u8,
+    pub subclass: u8,
+    pub protocol: u8,
+    pub vendor_id: u16,
+    pub product_id: u16,
+    pub bcd_device: u16,
+    pub num_configurations: u8,
+}
+
+/// The whole USB device: descriptors, configuration state, BOT and the SCSI target.
+pub struct MassStorageDevice {
+    // implementation-defined
+    _target: Target,
+}
+
+impl MassStorageDevice {
+    pub fn new(target: Target, identity: Identity) -> Self {
+        let _ = identity;
+        let _ = target;
+        todo!()
+    }
+
+    pub fn speed(&self) -> Speed {
+        todo!()
+    }
+
+    pub fn summary(&self) -> DeviceSummary {
+        todo!()
+    }
+
+    /// Current bConfigurationValue (starts at 1: transports present the
+    /// device already configured, as a host-side claimed device is).
+    pub fn configuration(&self) -> u8 {
+        todo!()
+    }
+
+    /// SET_CONFIGURATION; `false` for a value the device does not have.
+    pub fn set_configuration(&mut self, value: u8) -> bool {
+        let _ = value;
+        todo!()
+    }
+
+    /// Current alternate setting of `interface`, `None` if no such interface.
+    pub fn alt_setting(&self, interface: u8) -> Option<u8> {
+        let _ = interface;
+        todo!()
+    }
+
+    /// SET_INTERFACE; only alternate setting 0 exists.
+    pub fn set_alt_setting(&mut self, interface: u8, alt: u8) -> bool {
+        let _ = (interface, alt);
+        todo!()
+    }
+
+    /// Interfaces of the active configuration (empty when unconfigured).
+    pub fn interfaces(&self) -> Vec<InterfaceInfo> {
+        todo!()
+    }
+
+    /// Endpoints of the active configuration, without endpoint 0.
+    pub fn endpoints(&self) -> Vec<EndpointInfo> {
+        todo!()
+    }
+
+    /// A control transfer on endpoint 0: standard requests (GET_DESCRIPTOR,
+    /// GET/SET_CONFIGURATION, GET/SET_INTERFACE, GET_STATUS, CLEAR/SET_FEATURE)
+    /// and the class requests GET MAX LUN and Bulk-Only Mass Storage Reset.
+    /// `data` is the OUT data stage (empty for IN requests).
+    pub fn control(&mut self, setup: &Setup, data: &[u8]) -> ControlResult {
+        let _ = (setup, data);
+        todo!()
+    }
+
+    /// A bulk OUT transfer to `endpoint` (address without direction bit or with it).
+    pub fn bulk_out(&mut self, endpoint: u8, data: &[u8]) -> OutResult {
+        let _ = (endpoint, data);
+        todo!()
+    }
+
+    /// A bulk IN transfer from `endpoint` of up to `buf.len()` bytes.
+    pub fn bulk_in(&mut self, endpoint: u8, buf: &mut [u8]) -> InResult {
+        let _ = (endpoint, buf);
+        todo!()
+    }
+
+    /// USB bus reset (port reset): halts cleared, BOT and SCSI reset
+    /// (UNIT ATTENTION 06/29/00), configuration kept for the transport.
+    pub fn reset(&mut self) {
+        todo!()
+    }
+
+    pub fn target(&self) -> &Target {
+        todo!()
+    }
+
+    pub fn target_mut(&mut self) -> &mut Target {
+        todo!()
+    }
+}

@@ -1,0 +1,1 @@
+//! vstick: disk images presented as a USB mass-storage device.
