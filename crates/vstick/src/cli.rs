@@ -1,0 +1,102 @@
+//! Command-line definitions (clap derive). Names here are part of the
+//! interface users script against: keep them stable.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::author::{ImageCreateArgs, IsoCommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "vstick", version, about = "A software USB stick: disk images as a USB mass-storage device")]
+pub struct Cli {
+    /// More log output (-v debug, -vv trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve images as one USB mass-storage device (LUNs in command-line order).
+    Serve(ServeArgs),
+    /// Talk to a running `vstick serve --control SOCKET`.
+    Ctl(CtlArgs),
+    /// Create or list ISO 9660 images.
+    #[command(subcommand)]
+    Iso(IsoCommand),
+    /// Create stick images.
+    #[command(subcommand)]
+    Image(ImageCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Create a RAW stick image (optionally MBR + FAT32 with copied files).
+    Create(ImageCreateArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("transport").required(true).multiple(false)))]
+pub struct ServeArgs {
+    /// Listen for QEMU's usb-redir chardev (`reconnect=1`) on ADDR:PORT (loopback if ADDR is omitted).
+    #[arg(long, value_name = "ADDR:PORT", group = "transport")]
+    pub usbredir: Option<String>,
+    /// Connect to QEMU's usb-redir chardev listening with `server=on` at ADDR:PORT.
+    #[arg(long, value_name = "ADDR:PORT", group = "transport")]
+    pub usbredir_connect: Option<String>,
+    /// Serve USB/IP on ADDR:PORT (port 3240 if omitted; loopback if ADDR is omitted).
+    #[arg(long, value_name = "ADDR:PORT", group = "transport")]
+    pub usbip: Option<String>,
+    /// A writable disk LUN backed by a RAW image (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub disk: Vec<PathBuf>,
+    /// A read-only disk LUN backed by a RAW image (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub disk_ro: Vec<PathBuf>,
+    /// A CD/DVD-ROM LUN backed by an ISO image (repeatable; DVD profile above CD size).
+    #[arg(long, value_name = "PATH")]
+    pub cdrom: Vec<PathBuf>,
+    /// Logical block size of disk LUNs (512 or 4096).
+    #[arg(long, value_name = "BYTES", default_value_t = 512, value_parser = parse_block_size)]
+    pub block_size: u32,
+    /// Unix socket for `vstick ctl` (eject, insert, status).
+    #[arg(long, value_name = "SOCKET")]
+    pub control: Option<PathBuf>,
+}
+
+fn parse_block_size(s: &str) -> Result<u32, String> {
+    match s {
+        "512" => Ok(512),
+        "4096" => Ok(4096),
+        _ => Err(format!("block size must be 512 or 4096, not {s}")),
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CtlArgs {
+    /// The control socket given to `vstick serve --control`.
+    pub socket: PathBuf,
+    #[command(subcommand)]
+    pub request: CtlRequest,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CtlRequest {
+    /// Show every LUN: type, image, read-only, medium, lock, bytes moved.
+    Status,
+    /// Remove the medium from LUN (refused while the host locks it, unless --force).
+    Eject {
+        lun: u8,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Insert PATH into LUN, swapping out any medium it holds.
+    Insert {
+        lun: u8,
+        path: PathBuf,
+        #[arg(long)]
+        force: bool,
+    },
+}
