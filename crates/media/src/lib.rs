@@ -5,9 +5,11 @@
 
 mod file;
 mod memory;
+mod snapshot;
 
 pub use file::{FileImage, OpenOptions};
 pub use memory::MemoryImage;
+pub use snapshot::SnapshotImage;
 
 use std::io;
 use std::path::PathBuf;
