@@ -5,6 +5,14 @@
 //! BOT §6.7: stalls, residues and phase errors. It owns no sockets or files;
 //! a USB transport calls it with each transfer's bytes.
 
+mod cbw;
+mod csw;
+mod transport;
+
+pub use cbw::{CBW_LEN, CBW_SIGNATURE, Cbw, CbwError, MAX_CB_LEN};
+pub use csw::{CSW_LEN, CSW_SIGNATURE, Csw, CswError, CswStatus};
+pub use transport::BulkOnly;
+
 use vstick_scsi::{DataStage, Status};
 
 /// The command set behind the transport (implemented by [`vstick_scsi::Target`]).
@@ -66,53 +74,4 @@ pub enum InResult {
     /// Nothing to send yet (no CBW received): hold the request (NAK) and
     /// retry after the next OUT transfer.
     Pending,
-}
-
-/// Bulk-Only Transport state for one interface.
-pub struct BulkOnly {
-    // implementation-defined
-}
-
-impl Default for BulkOnly {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl BulkOnly {
-    pub fn new() -> Self {
-        todo!()
-    }
-
-    /// A bulk OUT transfer (a CBW or data-out bytes).
-    pub fn bulk_out(&mut self, target: &mut impl CommandTarget, data: &[u8]) -> OutResult {
-        let _ = (target, data);
-        todo!()
-    }
-
-    /// A bulk IN transfer of up to `buf.len()` bytes (data-in or the CSW).
-    pub fn bulk_in(&mut self, target: &mut impl CommandTarget, buf: &mut [u8]) -> InResult {
-        let _ = (target, buf);
-        todo!()
-    }
-
-    /// CLEAR_FEATURE(ENDPOINT_HALT) on the IN (`true`) or OUT endpoint. A
-    /// device wedged by an invalid CBW stays halted until [`BulkOnly::reset`].
-    pub fn clear_halt(&mut self, in_endpoint: bool) {
-        let _ = in_endpoint;
-        todo!()
-    }
-
-    /// Whether the endpoint is currently halted (GET_STATUS).
-    pub fn is_halted(&self, in_endpoint: bool) -> bool {
-        let _ = in_endpoint;
-        todo!()
-    }
-
-    /// Bulk-Only Mass Storage Reset (class request 0xFF): abort the current
-    /// command, ready for the next CBW. Halts stay until cleared.
-    pub fn reset(&mut self, target: &mut impl CommandTarget) {
-        let _ = target;
-        todo!()
-    }
 }

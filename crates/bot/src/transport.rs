@@ -1,0 +1,392 @@
+//! The Bulk-Only Transport state machine (BOT 1.0 §5, §6): CBW → optional
+//! data stage → CSW, with the thirteen host/device cases of §6.7.
+//!
+//! H is the host's expectation (dCBWDataTransferLength and direction), D the
+//! device's intent ([`DataStage`] from `begin`). The case numbers in comments
+//! are those of §6.7 / Figure 6.1.
+
+use tracing::{debug, warn};
+use vstick_scsi::DataStage;
+
+use crate::cbw::Cbw;
+use crate::csw::{CSW_LEN, Csw, CswStatus};
+use crate::{CommandTarget, InResult, OutResult};
+
+/// Bulk-Only Transport state for one interface.
+#[derive(Debug, Default)]
+pub struct BulkOnly {
+    phase: Phase,
+    halted_in: bool,
+    halted_out: bool,
+    /// §6.6.1: after an invalid CBW both pipes stay stalled until a
+    /// Bulk-Only Mass Storage Reset; CLEAR_FEATURE alone does not help.
+    wedged: bool,
+}
+
+#[derive(Debug, Default)]
+enum Phase {
+    /// Waiting for a CBW.
+    #[default]
+    Idle,
+    DataIn(DataIn),
+    DataOut(DataOut),
+    /// The CSW is ready; the next IN transfer(s) carry it.
+    Status(PendingCsw),
+}
+
+#[derive(Debug)]
+struct DataIn {
+    tag: u32,
+    host_len: u32,
+    /// Bytes the host still expects (H minus what was sent).
+    host_remaining: u32,
+    /// Bytes the device still sends: min(D, H).
+    device_remaining: u32,
+    /// Case 7 (Hi < Di): only the first H bytes go out, then a phase error.
+    phase_error: bool,
+}
+
+#[derive(Debug)]
+struct DataOut {
+    tag: u32,
+    host_len: u32,
+    /// Bytes the host still sends.
+    host_remaining: u32,
+    /// Bytes the target still takes; the rest is discarded (cases 9, 11, 13).
+    device_remaining: u32,
+    /// Bytes forwarded to the target so far.
+    taken: u32,
+    /// `None`: the command is open, `end()` gives the status once the host's
+    /// data is in. `Some`: already ended or aborted (case 13).
+    decided: Option<CswStatus>,
+}
+
+#[derive(Debug)]
+struct PendingCsw {
+    bytes: [u8; CSW_LEN],
+    sent: usize,
+}
+
+impl PendingCsw {
+    fn new(tag: u32, residue: u32, status: CswStatus) -> Self {
+        Self { bytes: Csw { tag, residue, status }.to_bytes(), sent: 0 }
+    }
+}
+
+/// The device's intent with empty data stages folded into `None`: a target
+/// announcing `In(0)`/`Out(0)` has nothing to move.
+enum Intent {
+    None,
+    In(u32),
+    Out(u32),
+}
+
+impl From<DataStage> for Intent {
+    fn from(stage: DataStage) -> Self {
+        match stage {
+            DataStage::None | DataStage::In(0) | DataStage::Out(0) => Intent::None,
+            DataStage::In(n) => Intent::In(n),
+            DataStage::Out(n) => Intent::Out(n),
+        }
+    }
+}
+
+/// `usize` to `u32`, saturating; only ever compared with or subtracted from
+/// `u32` counts after a `min`.
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+impl BulkOnly {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A bulk OUT transfer (a CBW or data-out bytes).
+    pub fn bulk_out(&mut self, target: &mut impl CommandTarget, data: &[u8]) -> OutResult {
+        if self.halted_out {
+            return OutResult::Stall;
+        }
+        match &mut self.phase {
+            Phase::Idle => self.receive_cbw(target, data),
+            Phase::DataOut(stage) => {
+                let (accepted, done) = stage.receive(target, data);
+                if done {
+                    self.finish_data_out(target);
+                }
+                OutResult::Accepted(accepted)
+            }
+            Phase::DataIn(_) | Phase::Status(_) => {
+                // The host sends while the device has data or a CSW to send:
+                // not a CBW it may send now (§5.3). Stall; the host's recovery
+                // is a Reset Recovery.
+                warn!(len = data.len(), "bulk OUT while the device expects an IN transfer; stalling");
+                self.halted_out = true;
+                OutResult::Stall
+            }
+        }
+    }
+
+    /// A bulk IN transfer of up to `buf.len()` bytes (data-in or the CSW).
+    pub fn bulk_in(&mut self, target: &mut impl CommandTarget, buf: &mut [u8]) -> InResult {
+        if self.halted_in {
+            return InResult::Stall;
+        }
+        match &mut self.phase {
+            // §5.3: the host may post the IN for the CSW (or data) early; the
+            // device NAKs until it has something.
+            Phase::Idle | Phase::DataOut(_) => InResult::Pending,
+            Phase::DataIn(stage) => {
+                let len = buf.len();
+                let n = to_u32(len).min(stage.device_remaining);
+                // n <= len, so the slice exists.
+                let chunk = buf.get_mut(..n as usize).unwrap_or_default();
+                if !chunk.is_empty() {
+                    target.data_in(chunk);
+                }
+                stage.device_remaining -= n;
+                stage.host_remaining -= n;
+                let short = (n as usize) < len;
+                if short || stage.device_remaining == 0 {
+                    // A short packet ends the host's transfer; a full one that
+                    // finished the device's data leaves the host expecting more
+                    // when H > D, so the next IN is stalled (case 5, §6.7.2).
+                    let stall_next = !short && stage.host_remaining > 0;
+                    self.finish_data_in(target);
+                    if stall_next {
+                        debug!("data-in ended on a full transfer with host bytes left: stalling IN");
+                        self.halted_in = true;
+                    }
+                }
+                InResult::Data(n as usize)
+            }
+            Phase::Status(csw) => {
+                // Real hosts read the CSW with a 13-byte (or larger) buffer. A
+                // smaller one gets what fits and the rest on the next IN,
+                // so no CSW byte is ever lost.
+                let rest = csw.bytes.get(csw.sent..).unwrap_or_default();
+                let n = rest.len().min(buf.len());
+                if let (Some(dst), Some(src)) = (buf.get_mut(..n), rest.get(..n)) {
+                    dst.copy_from_slice(src);
+                }
+                csw.sent += n;
+                if csw.sent >= CSW_LEN {
+                    self.phase = Phase::Idle;
+                }
+                InResult::Data(n)
+            }
+        }
+    }
+
+    /// CLEAR_FEATURE(ENDPOINT_HALT) on the IN (`true`) or OUT endpoint. A
+    /// device wedged by an invalid CBW stays halted until [`BulkOnly::reset`].
+    pub fn clear_halt(&mut self, in_endpoint: bool) {
+        if self.wedged {
+            // §6.6.1: stalled "until a Reset Recovery"; the Linux gadget
+            // calls this "wedging" the endpoint.
+            debug!(in_endpoint, "CLEAR_FEATURE(ENDPOINT_HALT) ignored: wedged until Bulk-Only reset");
+            return;
+        }
+        if in_endpoint {
+            self.halted_in = false;
+        } else {
+            self.halted_out = false;
+        }
+    }
+
+    /// SET_FEATURE(ENDPOINT_HALT) from the host, or a stall the device decides.
+    pub fn set_halt(&mut self, in_endpoint: bool) {
+        if in_endpoint {
+            self.halted_in = true;
+        } else {
+            self.halted_out = true;
+        }
+    }
+
+    /// Whether the endpoint is currently halted (GET_STATUS).
+    pub fn is_halted(&self, in_endpoint: bool) -> bool {
+        if in_endpoint { self.halted_in } else { self.halted_out }
+    }
+
+    /// Whether an invalid CBW has wedged the transport (cleared by [`BulkOnly::reset`]).
+    pub fn is_wedged(&self) -> bool {
+        self.wedged
+    }
+
+    /// Whether the transport waits for a CBW (no command or CSW outstanding).
+    pub fn is_idle(&self) -> bool {
+        matches!(self.phase, Phase::Idle)
+    }
+
+    /// Bulk-Only Mass Storage Reset (class request 0xFF): abort the current
+    /// command, ready for the next CBW. Halts stay until cleared.
+    ///
+    /// Only the command in flight is aborted ([`CommandTarget::abort`]), not
+    /// a SCSI bus reset: §3.1 resets the *interface*, and QEMU's usb-storage
+    /// and the Linux gadget (f_mass_storage) raise no UNIT ATTENTION for it.
+    /// Linux hosts send this reset from their SCSI error handler and then
+    /// clear both halts (usb_stor_Bulk_reset); a unit attention would fail
+    /// the retried command once more for nothing.
+    pub fn reset(&mut self, target: &mut impl CommandTarget) {
+        let open = match &self.phase {
+            Phase::DataIn(_) => true,
+            Phase::DataOut(stage) => stage.decided.is_none(),
+            Phase::Idle | Phase::Status(_) => false,
+        };
+        if open {
+            debug!("Bulk-Only reset aborts the command in flight");
+            target.abort();
+        }
+        self.phase = Phase::Idle;
+        self.wedged = false;
+    }
+
+    /// A bulk OUT transfer while idle: must be a CBW (§6.2).
+    fn receive_cbw(&mut self, target: &mut impl CommandTarget, data: &[u8]) -> OutResult {
+        match Cbw::parse(data) {
+            Ok(cbw) => {
+                self.start(target, &cbw);
+                OutResult::Accepted(data.len())
+            }
+            Err(error) => {
+                // §6.6.1: stall both pipes until a Reset Recovery. The transfer
+                // itself is stalled too, as QEMU does.
+                warn!(%error, "invalid CBW: stalling both bulk endpoints until a Bulk-Only reset");
+                self.wedged = true;
+                self.halted_in = true;
+                self.halted_out = true;
+                OutResult::Stall
+            }
+        }
+    }
+
+    /// Begins the command and sorts it into one of the thirteen cases (§6.7).
+    fn start(&mut self, target: &mut impl CommandTarget, cbw: &Cbw) {
+        let tag = cbw.tag;
+        let host_len = cbw.data_transfer_length;
+        let intent = Intent::from(target.begin(cbw.lun, cbw.cb()));
+        debug!(
+            tag,
+            lun = cbw.lun,
+            opcode = cbw.cb().first().copied().unwrap_or_default(),
+            host_len,
+            host_in = cbw.direction_in,
+            "CBW"
+        );
+        let status = |csw: PendingCsw| Phase::Status(csw);
+        self.phase = match (host_len, cbw.direction_in, intent) {
+            // Case 1 (Hn = Dn). The direction bit is ignored when H is 0 (§5.1).
+            (0, _, Intent::None) => status(PendingCsw::new(tag, 0, target.end().into())),
+            // Cases 2 (Hn < Di) and 3 (Hn < Do).
+            (0, _, Intent::In(_) | Intent::Out(_)) => {
+                warn!(tag, "host expects no data but the device has a data stage: phase error");
+                target.abort();
+                status(PendingCsw::new(tag, 0, CswStatus::PhaseError))
+            }
+            // Case 4 (Hi > Dn): stall IN, then the CSW with residue H (§6.7.4).
+            (_, true, Intent::None) => {
+                self.halted_in = true;
+                status(PendingCsw::new(tag, host_len, target.end().into()))
+            }
+            // Cases 5 (Hi > Di), 6 (Hi = Di), 7 (Hi < Di).
+            (_, true, Intent::In(d)) => Phase::DataIn(DataIn {
+                tag,
+                host_len,
+                host_remaining: host_len,
+                device_remaining: d.min(host_len),
+                phase_error: d > host_len,
+            }),
+            // Case 8 (Hi <> Do).
+            (_, true, Intent::Out(_)) => {
+                warn!(tag, "host expects data-in but the device wants data-out: phase error");
+                target.abort();
+                self.halted_in = true;
+                status(PendingCsw::new(tag, host_len, CswStatus::PhaseError))
+            }
+            // Case 9 (Ho > Dn): take the host's bytes and drop them.
+            (_, false, Intent::None) => Phase::DataOut(DataOut {
+                tag,
+                host_len,
+                host_remaining: host_len,
+                device_remaining: 0,
+                taken: 0,
+                decided: None,
+            }),
+            // Case 10 (Ho <> Di).
+            (_, false, Intent::In(_)) => {
+                warn!(tag, "host sends data-out but the device wants data-in: phase error");
+                target.abort();
+                self.halted_out = true;
+                status(PendingCsw::new(tag, host_len, CswStatus::PhaseError))
+            }
+            // Cases 11 (Ho > Do) and 12 (Ho = Do).
+            (_, false, Intent::Out(d)) if d <= host_len => Phase::DataOut(DataOut {
+                tag,
+                host_len,
+                host_remaining: host_len,
+                device_remaining: d,
+                taken: 0,
+                decided: None,
+            }),
+            // Case 13 (Ho < Do): the host's bytes are taken and dropped, never
+            // a partial write; then a phase error.
+            (_, false, Intent::Out(_)) => {
+                warn!(tag, "host sends less data than the command needs: phase error");
+                target.abort();
+                Phase::DataOut(DataOut {
+                    tag,
+                    host_len,
+                    host_remaining: host_len,
+                    device_remaining: 0,
+                    taken: 0,
+                    decided: Some(CswStatus::PhaseError),
+                })
+            }
+        };
+    }
+
+    fn finish_data_in(&mut self, target: &mut impl CommandTarget) {
+        if let Phase::DataIn(stage) = &self.phase {
+            let status = if stage.phase_error {
+                target.abort();
+                CswStatus::PhaseError
+            } else {
+                target.end().into()
+            };
+            // Residue: H minus what was sent (§6.7: "the difference between
+            // the amount of data expected ... and the actual amount ... processed").
+            let residue = stage.host_remaining;
+            debug!(tag = stage.tag, host_len = stage.host_len, residue, ?status, "data-in done");
+            self.phase = Phase::Status(PendingCsw::new(stage.tag, residue, status));
+        }
+    }
+
+    fn finish_data_out(&mut self, target: &mut impl CommandTarget) {
+        if let Phase::DataOut(stage) = &self.phase {
+            let status = stage.decided.unwrap_or_else(|| target.end().into());
+            // What the target did not take was discarded: it counts as residue.
+            let residue = stage.host_len - stage.taken;
+            debug!(tag = stage.tag, host_len = stage.host_len, residue, ?status, "data-out done");
+            self.phase = Phase::Status(PendingCsw::new(stage.tag, residue, status));
+        }
+    }
+}
+
+impl DataOut {
+    /// Takes the next OUT transfer; returns the bytes accepted and whether
+    /// the host's H bytes are now all in.
+    fn receive(&mut self, target: &mut impl CommandTarget, data: &[u8]) -> (usize, bool) {
+        let accepted = data.len().min(self.host_remaining as usize);
+        let forward = accepted.min(self.device_remaining as usize);
+        if let Some(chunk) = data.get(..forward).filter(|c| !c.is_empty()) {
+            target.data_out(chunk);
+        }
+        self.host_remaining -= to_u32(accepted);
+        self.device_remaining -= to_u32(forward);
+        self.taken += to_u32(forward);
+        (accepted, self.host_remaining == 0)
+    }
+}
+
+#[cfg(test)]
+mod tests;
