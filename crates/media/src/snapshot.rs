@@ -19,6 +19,7 @@ pub struct SnapshotImage {
     /// One bit per cluster: set once the cluster lives in the overlay.
     written: Mutex<Vec<u64>>,
     len: u64,
+    keep: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for SnapshotImage {
@@ -34,7 +35,7 @@ impl SnapshotImage {
         overlay.set_len(len)?;
         let clusters = len.div_ceil(CLUSTER);
         let words = usize::try_from(clusters.div_ceil(64)).map_err(|_| io::ErrorKind::OutOfMemory)?;
-        Ok(Self { base, overlay, written: Mutex::new(vec![0; words]), len })
+        Ok(Self { base, overlay, written: Mutex::new(vec![0; words]), len, keep: None })
     }
 
     /// An overlay in an unlinked temporary file beside `near` (same filesystem,
@@ -61,6 +62,12 @@ impl SnapshotImage {
             Some(end) if end <= self.len => Ok(()),
             _ => Err(io::ErrorKind::UnexpectedEof.into()),
         }
+    }
+
+    /// On drop (when serving ends), write the merged image to `path` with [`Self::persist_to`].
+    pub fn keep_on_drop(mut self, path: std::path::PathBuf) -> Self {
+        self.keep = Some(path);
+        self
     }
 
     /// Writes the merged image (base + this session's writes) to a new file at `path`,
@@ -90,6 +97,17 @@ fn tempfile_in(dir: &Path) -> io::Result<File> {
     // Unlinked at once: the overlay disappears with the process, whatever way it ends.
     std::fs::remove_file(&path)?;
     Ok(file)
+}
+
+impl Drop for SnapshotImage {
+    fn drop(&mut self) {
+        if let Some(path) = self.keep.take() {
+            match self.persist_to(&path) {
+                Ok(()) => tracing::info!("snapshot of {} kept as {}", self.base.location(), path.display()),
+                Err(e) => tracing::error!("cannot keep the snapshot as {}: {e}", path.display()),
+            }
+        }
+    }
 }
 
 impl BlockBackend for SnapshotImage {

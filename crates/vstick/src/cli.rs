@@ -38,7 +38,7 @@ pub enum ImageCommand {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("transport").required(true).multiple(false)))]
+#[command(group(clap::ArgGroup::new("transport").multiple(false)))]
 pub struct ServeArgs {
     /// Listen for QEMU's usb-redir chardev (`reconnect=1`) on ADDR:PORT (loopback if ADDR is omitted).
     #[arg(long, value_name = "ADDR:PORT", group = "transport")]
@@ -64,6 +64,17 @@ pub struct ServeArgs {
     /// Unix socket for `vstick ctl` (eject, insert, status).
     #[arg(long, value_name = "SOCKET")]
     pub control: Option<PathBuf>,
+    /// Send writes to a temporary copy-on-write overlay; the images are opened
+    /// read-only and never modified. The overlay is discarded on exit.
+    #[arg(long)]
+    pub snapshot: bool,
+    /// Like --snapshot, and on exit write each writable disk's merged image
+    /// (base + this session's writes) to PATH (PATH.lunN when there are several).
+    #[arg(long, value_name = "PATH")]
+    pub snapshot_keep: Option<PathBuf>,
+    /// Read transports and LUNs from a TOML stick profile (see README).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 fn parse_block_size(s: &str) -> Result<u32, String> {

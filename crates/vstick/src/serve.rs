@@ -2,12 +2,15 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
 use clap::ArgMatches;
 
-use vstick_media::{BlockBackend, FileImage, OpenOptions};
+use tokio::net::TcpListener;
+use vstick_media::{BlockBackend, FileImage, OpenOptions, SnapshotImage};
 use vstick_scsi::{LunConfig, LunKind, Target};
+use vstick_usb::MassStorageDevice;
 
 use crate::cli::ServeArgs;
 
@@ -32,18 +35,7 @@ impl LunSpec {
         collect("disk_ro", &args.disk_ro, &|path| LunSpec::Disk { path, read_only: true });
         collect("cdrom", &args.cdrom, &|path| LunSpec::Cdrom { path });
         indexed.sort_by_key(|(i, _)| *i);
-        let luns: Vec<LunSpec> = indexed.into_iter().map(|(_, l)| l).collect();
-        if luns.is_empty() {
-            bail!("nothing to serve: give at least one --disk, --disk-ro or --cdrom");
-        }
-        if luns.len() > Target::MAX_LUNS {
-            bail!(
-                "{} LUNs requested; a USB mass-storage device has at most {}",
-                luns.len(),
-                Target::MAX_LUNS
-            );
-        }
-        Ok(luns)
+        Ok(indexed.into_iter().map(|(_, l)| l).collect())
     }
 
     pub fn path(&self) -> &PathBuf {
@@ -53,13 +45,31 @@ impl LunSpec {
     }
 
     pub fn open(&self, block_size: u32) -> anyhow::Result<Box<dyn BlockBackend>> {
-        let image = match self {
-            LunSpec::Disk { path, read_only } => {
-                FileImage::open(path, OpenOptions::disk(*read_only).block_size(block_size))?
+        self.open_with(block_size, None)
+    }
+
+    /// Opens the image; a writable disk under `snapshot` gets a copy-on-write
+    /// overlay and its base is opened read-only.
+    pub fn open_with(
+        &self,
+        block_size: u32,
+        snapshot: Option<&Snapshot>,
+    ) -> anyhow::Result<Box<dyn BlockBackend>> {
+        Ok(match self {
+            LunSpec::Disk { path, read_only: false } if snapshot.is_some() => {
+                let base = FileImage::open(path, OpenOptions::disk(true).block_size(block_size))?;
+                let mut snap = SnapshotImage::with_temp_overlay(Box::new(base), path)
+                    .with_context(|| format!("{}: cannot create the snapshot overlay", path.display()))?;
+                if let Some(keep) = snapshot.and_then(|s| s.keep.clone()) {
+                    snap = snap.keep_on_drop(keep);
+                }
+                Box::new(snap)
             }
-            LunSpec::Cdrom { path } => FileImage::open(path, OpenOptions::optical())?,
-        };
-        Ok(Box::new(image))
+            LunSpec::Disk { path, read_only } => {
+                Box::new(FileImage::open(path, OpenOptions::disk(*read_only).block_size(block_size))?)
+            }
+            LunSpec::Cdrom { path } => Box::new(FileImage::open(path, OpenOptions::optical())?),
+        })
     }
 
     pub fn kind(&self) -> LunKind {
@@ -107,12 +117,30 @@ fn device_serial(luns: &[LunSpec]) -> String {
     format!("{hash:016X}")
 }
 
+/// Copy-on-write mode for writable disks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Where to write the merged image on exit.
+    pub keep: Option<PathBuf>,
+}
+
 /// Opens every image (all or nothing) and builds the SCSI target.
-pub fn build_target(luns: &[LunSpec], block_size: u32) -> anyhow::Result<Target> {
+pub fn build_target(
+    luns: &[LunSpec],
+    block_size: u32,
+    snapshot: Option<&Snapshot>,
+) -> anyhow::Result<Target> {
     let serial = device_serial(luns);
+    let writable = luns.iter().filter(|l| matches!(l, LunSpec::Disk { read_only: false, .. })).count();
     let mut configs = Vec::with_capacity(luns.len());
     for (i, spec) in luns.iter().enumerate() {
-        let medium = spec.open(block_size).with_context(|| format!("LUN {i}"))?;
+        // Several kept snapshots cannot share one path.
+        let snap = snapshot.map(|s| Snapshot {
+            keep: s.keep.as_ref().map(|k| {
+                if writable > 1 { PathBuf::from(format!("{}.lun{i}", k.display())) } else { k.clone() }
+            }),
+        });
+        let medium = spec.open_with(block_size, snap.as_ref()).with_context(|| format!("LUN {i}"))?;
         tracing::info!(
             "LUN {i}: {} {} ({} blocks of {} bytes{})",
             match spec.kind() {
@@ -133,7 +161,270 @@ pub fn build_target(luns: &[LunSpec], block_size: u32) -> anyhow::Result<Target>
     Ok(Target::new(configs))
 }
 
-pub fn run(args: ServeArgs, luns: Vec<LunSpec>) -> anyhow::Result<()> {
-    let _target = build_target(&luns, args.block_size)?;
-    bail!("serving is not wired yet")
+/// Where the device is exported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Listen for QEMU's usb-redir chardev.
+    UsbredirListen(SocketAddr),
+    /// Connect to QEMU's usb-redir chardev in server mode.
+    UsbredirConnect(SocketAddr),
+    /// USB/IP server.
+    Usbip(SocketAddr),
+}
+
+/// The USB/IP bus id of the one device vstick exports.
+pub const USBIP_BUSID: &str = "1-1";
+const USBIP_PORT: u16 = 3240;
+
+/// Everything `serve` needs, from the command line and an optional TOML profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServePlan {
+    pub transport: Transport,
+    pub luns: Vec<LunSpec>,
+    pub block_size: u32,
+    pub control: Option<PathBuf>,
+    pub snapshot: Option<Snapshot>,
+}
+
+/// A stick profile (`--config stick.toml`).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Profile {
+    usbredir: Option<String>,
+    usbredir_connect: Option<String>,
+    usbip: Option<String>,
+    control: Option<PathBuf>,
+    block_size: Option<u32>,
+    #[serde(default)]
+    snapshot: bool,
+    snapshot_keep: Option<PathBuf>,
+    #[serde(default)]
+    lun: Vec<ProfileLun>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileLun {
+    #[serde(rename = "type")]
+    kind: String,
+    path: PathBuf,
+}
+
+impl ServePlan {
+    /// Command-line values win over the profile; profile LUNs come first.
+    pub fn new(args: &ServeArgs, cli_luns: Vec<LunSpec>) -> anyhow::Result<Self> {
+        let profile = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+                let profile: Profile = toml::from_str(&text)
+                    .with_context(|| format!("{}: invalid stick profile", path.display()))?;
+                // Relative image paths in a profile are relative to the profile itself.
+                let base = path.parent().map(PathBuf::from).unwrap_or_default();
+                let resolve = |p: &PathBuf| if p.is_absolute() { p.clone() } else { base.join(p) };
+                let mut luns = Vec::new();
+                for l in &profile.lun {
+                    luns.push(match l.kind.as_str() {
+                        "disk" => LunSpec::Disk { path: resolve(&l.path), read_only: false },
+                        "disk-ro" => LunSpec::Disk { path: resolve(&l.path), read_only: true },
+                        "cdrom" => LunSpec::Cdrom { path: resolve(&l.path) },
+                        other => bail!(
+                            "{}: unknown LUN type {other:?} (use disk, disk-ro or cdrom)",
+                            path.display()
+                        ),
+                    });
+                }
+                Some((profile, luns))
+            }
+            None => None,
+        };
+        let (profile, mut luns) = profile.unwrap_or_default();
+        luns.extend(cli_luns);
+        if luns.is_empty() {
+            bail!("nothing to serve: give at least one --disk, --disk-ro or --cdrom");
+        }
+        if luns.len() > Target::MAX_LUNS {
+            bail!(
+                "{} LUNs requested; a USB mass-storage device has at most {}",
+                luns.len(),
+                Target::MAX_LUNS
+            );
+        }
+        let pick = |cli: &Option<String>, prof: &Option<String>| cli.clone().or_else(|| prof.clone());
+        let cli_has_transport =
+            args.usbredir.is_some() || args.usbredir_connect.is_some() || args.usbip.is_some();
+        let (redir, connect, usbip) = if cli_has_transport {
+            (args.usbredir.clone(), args.usbredir_connect.clone(), args.usbip.clone())
+        } else {
+            (
+                pick(&None, &profile.usbredir),
+                pick(&None, &profile.usbredir_connect),
+                pick(&None, &profile.usbip),
+            )
+        };
+        let transport = match (redir, connect, usbip) {
+            (Some(a), None, None) => Transport::UsbredirListen(parse_addr(&a, None)?),
+            (None, Some(a), None) => Transport::UsbredirConnect(parse_addr(&a, None)?),
+            (None, None, Some(a)) => Transport::Usbip(parse_addr(&a, Some(USBIP_PORT))?),
+            (None, None, None) => bail!("no transport: give --usbredir, --usbredir-connect or --usbip"),
+            _ => bail!("the profile names more than one transport; keep one"),
+        };
+        let block_size =
+            if args.block_size != 512 { args.block_size } else { profile.block_size.unwrap_or(512) };
+        if block_size != 512 && block_size != 4096 {
+            bail!("block size must be 512 or 4096, not {block_size}");
+        }
+        let keep = args.snapshot_keep.clone().or(profile.snapshot_keep);
+        let snapshot = (args.snapshot || profile.snapshot || keep.is_some()).then_some(Snapshot { keep });
+        Ok(Self { transport, luns, block_size, control: args.control.clone().or(profile.control), snapshot })
+    }
+}
+
+/// The lines a user pastes to attach the device.
+pub fn attach_instructions(transport: Transport) -> String {
+    match transport {
+        Transport::UsbredirListen(a) => format!(
+            "attach with QEMU:\n  -device qemu-xhci,id=xhci \\\n  -chardev socket,id=vstick0,host={},port={},reconnect=1 \\\n  \
+             -device usb-redir,chardev=vstick0,bus=xhci.0\n(QEMU 9.2+: reconnect-ms=1000 instead of reconnect=1)",
+            a.ip(),
+            a.port()
+        ),
+        Transport::UsbredirConnect(a) => format!(
+            "connecting to QEMU at {a}; start QEMU with:\n  -device qemu-xhci,id=xhci \\\n  \
+             -chardev socket,id=vstick0,host={},port={},server=on,wait=off \\\n  -device usb-redir,chardev=vstick0,bus=xhci.0",
+            a.ip(),
+            a.port()
+        ),
+        Transport::Usbip(a) => format!(
+            "attach with USB/IP:\n  modprobe vhci-hcd\n  usbip list -r {host}\n  usbip attach -r {host} -b {USBIP_BUSID}",
+            host = a.ip()
+        ),
+    }
+}
+
+fn warn_if_exposed(transport: Transport) {
+    let addr = match transport {
+        Transport::UsbredirListen(a) | Transport::Usbip(a) => a,
+        Transport::UsbredirConnect(_) => return,
+    };
+    if !addr.ip().is_loopback() {
+        tracing::warn!(
+            "listening on {addr}, beyond this machine: usbredir and USB/IP have no authentication, \
+             so anyone who reaches this port can read and write the served images"
+        );
+    }
+}
+
+/// Resolves when SIGINT or SIGTERM arrives.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
+        // Without signal handlers the default action (exit) still applies.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => tracing::info!("SIGINT: flushing and exiting"),
+        _ = term.recv() => tracing::info!("SIGTERM: flushing and exiting"),
+    }
+}
+
+pub fn run(args: ServeArgs, cli_luns: Vec<LunSpec>) -> anyhow::Result<()> {
+    let plan = ServePlan::new(&args, cli_luns)?;
+    let target = build_target(&plan.luns, plan.block_size, plan.snapshot.as_ref())?;
+    let identity = vstick_usb::Identity {
+        vendor_id: 0x1209,
+        product_id: 0x0001,
+        bcd_device: 0x0100,
+        manufacturer: "vstick".into(),
+        product: "vstick USB stick".into(),
+        serial: device_serial(&plan.luns),
+    };
+    let device = Arc::new(Mutex::new(MassStorageDevice::new(target, identity)));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let result = runtime.block_on(serve_plan(&plan, device.clone()));
+    // Flush whatever the transport ended with: a signal, an error, or a closed peer.
+    let flushed = device.lock().unwrap_or_else(|e| e.into_inner()).target_mut().flush();
+    if let Some(path) = &plan.control {
+        let _ = std::fs::remove_file(path);
+    }
+    result?;
+    flushed.context("flushing images on exit")?;
+    tracing::info!("images flushed; bye");
+    Ok(())
+}
+
+async fn serve_plan(plan: &ServePlan, device: Arc<Mutex<MassStorageDevice>>) -> anyhow::Result<()> {
+    let _control = match &plan.control {
+        Some(path) => {
+            let listener = crate::control::bind(path)?;
+            let controlled = Arc::new(crate::control::Controlled {
+                device: device.clone(),
+                luns: plan.luns.clone(),
+                block_size: plan.block_size,
+            });
+            tracing::info!("control socket: {}", path.display());
+            Some(AbortOnDrop(tokio::spawn(crate::control::serve(listener, controlled))))
+        }
+        None => None,
+    };
+    warn_if_exposed(plan.transport);
+    let shutdown = shutdown_signal();
+    match plan.transport {
+        Transport::UsbredirListen(addr) => {
+            let listener =
+                TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+            let local = listener.local_addr()?;
+            println!(
+                "vstick: usbredir server on {local}; {}",
+                attach_instructions(Transport::UsbredirListen(local))
+            );
+            let _ = (listener, device, shutdown);
+            bail!("usbredir not wired yet"); // WIRE: vstick_usbredir::net::serve(listener, device, shutdown).await?;
+        }
+        Transport::UsbredirConnect(addr) => {
+            println!("vstick: {}", attach_instructions(plan.transport));
+            let _ = (addr, device, shutdown);
+            bail!("usbredir not wired yet"); // WIRE: vstick_usbredir::net::connect(addr, device, shutdown).await?;
+        }
+        Transport::Usbip(addr) => {
+            let listener =
+                TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+            let local = listener.local_addr()?;
+            println!(
+                "vstick: USB/IP server on {local}, bus id {USBIP_BUSID}; {}",
+                attach_instructions(Transport::Usbip(local))
+            );
+            let _ = (listener, device, shutdown);
+            bail!("usbip not wired yet"); // WIRE: vstick_usbip::net::serve(listener, device, USBIP_BUSID.to_string(), shutdown).await?;
+        }
+    }
+    Ok(())
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_default_to_loopback() {
+        assert_eq!(parse_addr("4000", None).unwrap(), "127.0.0.1:4000".parse().unwrap());
+        assert_eq!(parse_addr(":4000", None).unwrap(), "127.0.0.1:4000".parse().unwrap());
+        assert_eq!(parse_addr("0.0.0.0:1", None).unwrap(), "0.0.0.0:1".parse().unwrap());
+        assert_eq!(parse_addr("[::1]:5", None).unwrap(), "[::1]:5".parse().unwrap());
+        assert_eq!(parse_addr("10.1.2.3", Some(3240)).unwrap(), "10.1.2.3:3240".parse().unwrap());
+        assert!(parse_addr("10.1.2.3", None).is_err());
+        assert!(parse_addr("nonsense:port", None).is_err());
+    }
 }
