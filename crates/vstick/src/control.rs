@@ -28,7 +28,7 @@ pub const MAX_REQUEST_LINE: usize = 64 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Request {
-    Status,
+    Status {},
     Eject {
         lun: u8,
         #[serde(default)]
@@ -113,7 +113,7 @@ impl Controlled {
     /// Carries out one request. Errors leave every LUN as it was.
     pub fn handle(&self, req: Request) -> Response {
         match req {
-            Request::Status => {
+            Request::Status {} => {
                 let luns = self.device().target().status().into_iter().map(LunReport::from).collect();
                 Response { ok: true, luns: Some(luns), ..Response::default() }
             }
@@ -260,7 +260,7 @@ use tokio::io::AsyncReadExt as _;
 /// `vstick ctl SOCKET ...`
 pub fn run_ctl(args: CtlArgs) -> anyhow::Result<()> {
     let req = match args.request {
-        CtlRequest::Status => Request::Status,
+        CtlRequest::Status => Request::Status {},
         CtlRequest::Eject { lun, force } => Request::Eject { lun, force },
         CtlRequest::Insert { lun, path, force } => {
             // The server resolves the path in its own working directory.
