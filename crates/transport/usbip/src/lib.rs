@@ -1,1 +1,22 @@
-//! USB/IP transport (see ARCHITECTURE.md).
+//! USB/IP export of the vstick device (see ARCHITECTURE.md).
+//!
+//! A Linux (`usbip attach`) or Windows (usbip-win2) client lists the device
+//! with OP_REQ_DEVLIST, imports it with OP_REQ_IMPORT, then drives it with
+//! CMD_SUBMIT / CMD_UNLINK, exactly as if it were a stick in a remote host.
+//!
+//! - [`codec`]: the wire format, total decoders, byte-exact encoders.
+//! - [`session`]: one connection as a sans-io state machine over a
+//!   [`UsbipDevice`] (the shared `vstick_usb::MassStorageDevice`).
+//! - [`net`]: the tokio TCP server, [`serve`].
+
+pub mod codec;
+pub mod device;
+pub mod net;
+pub mod session;
+
+#[cfg(test)]
+mod fake;
+
+pub use device::{DEFAULT_BUSID, ExportInfo, UsbipDevice};
+pub use net::{DEFAULT_PORT, serve};
+pub use session::{ImportGate, MAX_PARKED_URBS, Phase, Session, SessionError};

@@ -1,0 +1,141 @@
+//! What a USB/IP session needs from the device it exports, and what the
+//! server tells clients about it.
+//!
+//! [`UsbipDevice`] is the slice of [`MassStorageDevice`]'s API the session
+//! drives; it exists so the session can be tested against a small fake. There
+//! is no device logic here: control requests (including SET_CONFIGURATION,
+//! SET_INTERFACE and CLEAR_FEATURE(ENDPOINT_HALT), which the Linux vhci client
+//! forwards as ordinary control transfers) go to the device unchanged.
+
+use vstick_bot::{InResult, OutResult};
+use vstick_usb::{
+    ControlResult, DeviceSummary, EndpointInfo, InterfaceInfo, MassStorageDevice, Setup, Speed,
+};
+
+use crate::codec::{BusId, CodecError, DeviceRecord, ExportedDevice, InterfaceRecord, SysfsPath, WireSpeed};
+
+/// The device operations a USB/IP session performs.
+pub trait UsbipDevice {
+    fn summary(&self) -> DeviceSummary;
+    fn speed(&self) -> Speed;
+    /// Current bConfigurationValue, reported in the device record.
+    fn configuration(&self) -> u8;
+    fn interfaces(&self) -> Vec<InterfaceInfo>;
+    /// Endpoints of the active configuration, without endpoint 0.
+    fn endpoints(&self) -> Vec<EndpointInfo>;
+    fn control(&mut self, setup: &Setup, data: &[u8]) -> ControlResult;
+    fn bulk_out(&mut self, endpoint: u8, data: &[u8]) -> OutResult;
+    fn bulk_in(&mut self, endpoint: u8, buf: &mut [u8]) -> InResult;
+    /// Port reset: a new client starts from a clean device.
+    fn reset(&mut self);
+}
+
+impl UsbipDevice for MassStorageDevice {
+    fn summary(&self) -> DeviceSummary {
+        MassStorageDevice::summary(self)
+    }
+    fn speed(&self) -> Speed {
+        MassStorageDevice::speed(self)
+    }
+    fn configuration(&self) -> u8 {
+        MassStorageDevice::configuration(self)
+    }
+    fn interfaces(&self) -> Vec<InterfaceInfo> {
+        MassStorageDevice::interfaces(self)
+    }
+    fn endpoints(&self) -> Vec<EndpointInfo> {
+        MassStorageDevice::endpoints(self)
+    }
+    fn control(&mut self, setup: &Setup, data: &[u8]) -> ControlResult {
+        MassStorageDevice::control(self, setup, data)
+    }
+    fn bulk_out(&mut self, endpoint: u8, data: &[u8]) -> OutResult {
+        MassStorageDevice::bulk_out(self, endpoint, data)
+    }
+    fn bulk_in(&mut self, endpoint: u8, buf: &mut [u8]) -> InResult {
+        MassStorageDevice::bulk_in(self, endpoint, buf)
+    }
+    fn reset(&mut self) {
+        MassStorageDevice::reset(self)
+    }
+}
+
+/// Where the exported device appears to sit: the busid clients import and the
+/// values Linux `usbipd` would take from sysfs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportInfo {
+    pub busid: BusId,
+    pub path: SysfsPath,
+    pub busnum: u32,
+    pub devnum: u32,
+}
+
+/// Default busid: the first port of bus 1.
+pub const DEFAULT_BUSID: &str = "1-1";
+/// Device number reported in the record (1 is the root hub on Linux).
+pub const DEFAULT_DEVNUM: u32 = 2;
+
+impl ExportInfo {
+    /// `busid` like "1-1"; busnum is its leading number (1 when there is
+    /// none), the path `/sys/devices/vstick/usb<busnum>/<busid>`.
+    pub fn new(busid: &str) -> Result<Self, CodecError> {
+        if busid.is_empty() {
+            return Err(CodecError::StringTooLong { len: 0, field: crate::codec::BUSID_LEN });
+        }
+        let busnum =
+            busid.split('-').next().and_then(|n| n.parse::<u32>().ok()).filter(|&n| n > 0).unwrap_or(1);
+        Ok(Self {
+            busid: BusId::new(busid)?,
+            path: SysfsPath::new(&format!("/sys/devices/vstick/usb{busnum}/{busid}"))?,
+            busnum,
+            devnum: DEFAULT_DEVNUM,
+        })
+    }
+
+    /// `(busnum << 16) | devnum`, the devid a Linux client puts on its URBs.
+    pub fn devid(&self) -> u32 {
+        (self.busnum << 16) | (self.devnum & 0xFFFF)
+    }
+
+    /// The record for OP_REP_DEVLIST / OP_REP_IMPORT, from the device's current state.
+    pub fn record<D: UsbipDevice + ?Sized>(&self, dev: &D) -> DeviceRecord {
+        let summary = dev.summary();
+        let interfaces = dev.interfaces();
+        DeviceRecord {
+            path: self.path,
+            busid: self.busid,
+            busnum: self.busnum,
+            devnum: self.devnum,
+            speed: wire_speed(dev.speed()),
+            vendor_id: summary.vendor_id,
+            product_id: summary.product_id,
+            bcd_device: summary.bcd_device,
+            device_class: summary.class,
+            device_subclass: summary.subclass,
+            device_protocol: summary.protocol,
+            configuration_value: dev.configuration(),
+            num_configurations: summary.num_configurations,
+            num_interfaces: u8::try_from(interfaces.len()).unwrap_or(u8::MAX),
+        }
+    }
+
+    /// The OP_REP_DEVLIST entry: record plus one interface record per interface.
+    pub fn exported<D: UsbipDevice + ?Sized>(&self, dev: &D) -> ExportedDevice {
+        ExportedDevice {
+            record: self.record(dev),
+            interfaces: dev
+                .interfaces()
+                .iter()
+                .map(|i| InterfaceRecord { class: i.class, subclass: i.subclass, protocol: i.protocol })
+                .collect(),
+        }
+    }
+}
+
+pub fn wire_speed(speed: Speed) -> WireSpeed {
+    match speed {
+        Speed::Full => WireSpeed::FULL,
+        Speed::High => WireSpeed::HIGH,
+        Speed::Super => WireSpeed::SUPER,
+    }
+}
