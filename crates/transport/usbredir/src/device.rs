@@ -1,0 +1,106 @@
+//! What a usbredir session needs from the USB device it exports.
+//!
+//! [`RedirDevice`] mirrors the part of [`vstick_usb::MassStorageDevice`] the
+//! session calls, so the session can be tested with a fake and reused for any
+//! other device model.
+
+use vstick_bot::{InResult, OutResult};
+use vstick_usb::{
+    ControlResult, DeviceSummary, EndpointInfo, InterfaceInfo, MassStorageDevice, Setup, Speed,
+};
+
+/// The device side of a usbredir session (see [`MassStorageDevice`] for the
+/// meaning of each call).
+pub trait RedirDevice {
+    fn speed(&self) -> Speed;
+    fn summary(&self) -> DeviceSummary;
+    fn configuration(&self) -> u8;
+    fn set_configuration(&mut self, value: u8) -> bool;
+    fn alt_setting(&self, interface: u8) -> Option<u8>;
+    fn set_alt_setting(&mut self, interface: u8, alt: u8) -> bool;
+    fn interfaces(&self) -> Vec<InterfaceInfo>;
+    /// Endpoints of the active configuration, without endpoint 0.
+    fn endpoints(&self) -> Vec<EndpointInfo>;
+    fn control(&mut self, setup: &Setup, data: &[u8]) -> ControlResult;
+    fn bulk_out(&mut self, endpoint: u8, data: &[u8]) -> OutResult;
+    fn bulk_in(&mut self, endpoint: u8, buf: &mut [u8]) -> InResult;
+    fn reset(&mut self);
+}
+
+impl RedirDevice for MassStorageDevice {
+    fn speed(&self) -> Speed {
+        MassStorageDevice::speed(self)
+    }
+    fn summary(&self) -> DeviceSummary {
+        MassStorageDevice::summary(self)
+    }
+    fn configuration(&self) -> u8 {
+        MassStorageDevice::configuration(self)
+    }
+    fn set_configuration(&mut self, value: u8) -> bool {
+        MassStorageDevice::set_configuration(self, value)
+    }
+    fn alt_setting(&self, interface: u8) -> Option<u8> {
+        MassStorageDevice::alt_setting(self, interface)
+    }
+    fn set_alt_setting(&mut self, interface: u8, alt: u8) -> bool {
+        MassStorageDevice::set_alt_setting(self, interface, alt)
+    }
+    fn interfaces(&self) -> Vec<InterfaceInfo> {
+        MassStorageDevice::interfaces(self)
+    }
+    fn endpoints(&self) -> Vec<EndpointInfo> {
+        MassStorageDevice::endpoints(self)
+    }
+    fn control(&mut self, setup: &Setup, data: &[u8]) -> ControlResult {
+        MassStorageDevice::control(self, setup, data)
+    }
+    fn bulk_out(&mut self, endpoint: u8, data: &[u8]) -> OutResult {
+        MassStorageDevice::bulk_out(self, endpoint, data)
+    }
+    fn bulk_in(&mut self, endpoint: u8, buf: &mut [u8]) -> InResult {
+        MassStorageDevice::bulk_in(self, endpoint, buf)
+    }
+    fn reset(&mut self) {
+        MassStorageDevice::reset(self)
+    }
+}
+
+impl<T: RedirDevice + ?Sized> RedirDevice for &mut T {
+    fn speed(&self) -> Speed {
+        (**self).speed()
+    }
+    fn summary(&self) -> DeviceSummary {
+        (**self).summary()
+    }
+    fn configuration(&self) -> u8 {
+        (**self).configuration()
+    }
+    fn set_configuration(&mut self, value: u8) -> bool {
+        (**self).set_configuration(value)
+    }
+    fn alt_setting(&self, interface: u8) -> Option<u8> {
+        (**self).alt_setting(interface)
+    }
+    fn set_alt_setting(&mut self, interface: u8, alt: u8) -> bool {
+        (**self).set_alt_setting(interface, alt)
+    }
+    fn interfaces(&self) -> Vec<InterfaceInfo> {
+        (**self).interfaces()
+    }
+    fn endpoints(&self) -> Vec<EndpointInfo> {
+        (**self).endpoints()
+    }
+    fn control(&mut self, setup: &Setup, data: &[u8]) -> ControlResult {
+        (**self).control(setup, data)
+    }
+    fn bulk_out(&mut self, endpoint: u8, data: &[u8]) -> OutResult {
+        (**self).bulk_out(endpoint, data)
+    }
+    fn bulk_in(&mut self, endpoint: u8, buf: &mut [u8]) -> InResult {
+        (**self).bulk_in(endpoint, buf)
+    }
+    fn reset(&mut self) {
+        (**self).reset()
+    }
+}

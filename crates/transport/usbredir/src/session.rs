@@ -1,0 +1,706 @@
+//! The usb-host side of one usbredir connection, sans-io.
+//!
+//! Bytes from the usb-guest (QEMU's `usb-redir`) go into [`Session::receive`]
+//! together with the device; bytes to send come out of
+//! [`Session::take_output`] / [`Session::swap_output`]. No sockets, no clock.
+//!
+//! Data packets complete in FIFO order per endpoint. Bulk OUT and control
+//! transfers complete while their packet is handled; a bulk IN request the
+//! device cannot answer yet ([`InResult::Pending`]) stays queued (a NAK, the
+//! protocol has no timeout) and is retried after every later event.
+
+use std::collections::VecDeque;
+
+use tracing::{debug, info, warn};
+use vstick_bot::{InResult, OutResult};
+use vstick_usb::{ControlResult, Setup, TransferType};
+
+use crate::codec::{self, DecodeError, EncodeError, Frame};
+use crate::device::RedirDevice;
+use crate::proto::{
+    BulkHeader, Caps, ControlHeader, DeviceConnect, EndpointType, EpInfo, InterfaceInfo, Packet, PacketType,
+    SmallDataHeader, Speed, Status, WireFormat, ep_index, version_field, version_text,
+};
+
+/// The version string of our hello.
+pub const VERSION: &str = concat!("vstick ", env!("CARGO_PKG_VERSION"));
+
+/// Capabilities we advertise: connect_device_version, ep_info_max_packet_size,
+/// 64bits_ids and 32bits_bulk_length (0x72), the set QEMU's xHCI needs.
+/// bulk_streams, bulk_receiving and filter are not implemented, so not
+/// advertised; device_disconnect_ack neither, since we never send a
+/// device_disconnect on a live connection (closing it detaches the device).
+pub const OUR_CAPS: Caps = Caps(
+    Caps::CONNECT_DEVICE_VERSION.0
+        | Caps::EP_INFO_MAX_PACKET_SIZE.0
+        | Caps::IDS_64BIT.0
+        | Caps::BULK_LENGTH_32BIT.0,
+);
+
+/// Largest bulk transfer (OUT data or IN request) we serve: 64 MiB. Larger
+/// requests are answered with status `inval` instead of allocating for them.
+/// Guests move at most a few MiB per transfer (Linux usb-storage: 120 KiB by
+/// default, up to max_sectors), so this only stops abuse. The codec itself
+/// rejects packets over [`codec::MAX_PACKET_LEN`] outright.
+pub const MAX_BULK_LENGTH: u32 = 64 * 1024 * 1024;
+
+/// Most bulk IN requests held (NAKed) per endpoint; more are answered `inval`.
+/// QEMU pipelines far fewer (one xHCI transfer ring's worth).
+pub const MAX_QUEUED_IN: usize = 4096;
+
+/// QEMU turns control IN replies over 4096 bytes into a STALL (its
+/// `data_buf`), so longer replies are cut to this length.
+pub const MAX_CONTROL_IN: usize = 4096;
+
+/// Why a session stopped. Every variant closes the connection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    #[error("malformed usbredir input: {0}")]
+    Decode(#[from] DecodeError),
+    #[error("the usb-guest must send hello first, but sent {0}")]
+    HelloExpected(PacketType),
+    #[error("{0} only travels from the usb-host to the usb-guest, the usb-guest must not send it")]
+    WrongDirection(PacketType),
+    #[error("{packet_type} on endpoint {endpoint:#04x}: {problem}")]
+    DataDirection { packet_type: PacketType, endpoint: u8, problem: String },
+    #[error("internal error encoding a reply: {0}")]
+    Encode(#[from] EncodeError),
+    #[error("session already closed after an earlier error: {0}")]
+    Closed(String),
+}
+
+/// What the peer said in its hello.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerHello {
+    pub version: String,
+    pub caps: Caps,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PendingIn {
+    id: u64,
+    endpoint: u8,
+    stream_id: u32,
+    length: u32,
+}
+
+/// One usbredir connection, from our hello to the close.
+pub struct Session {
+    fmt: WireFormat,
+    peer: Option<PeerHello>,
+    /// A packet split across `receive` calls; never more than one frame.
+    inbuf: Vec<u8>,
+    out: Vec<u8>,
+    /// Endpoint types as last announced in ep_info, to vet data packets.
+    ep_info: EpInfo,
+    /// Held bulk IN requests, indexed by endpoint number.
+    in_queues: [VecDeque<PendingIn>; 16],
+    failed: Option<String>,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Buffers grown past this by one large transfer are released afterwards.
+const KEEP_BUFFER: usize = 4 * 1024 * 1024;
+
+impl Session {
+    /// A fresh session with our hello queued for sending. Nothing else is sent
+    /// until the peer's hello arrives (the id width depends on it).
+    pub fn new() -> Self {
+        let mut s = Session {
+            fmt: WireFormat::INITIAL,
+            peer: None,
+            inbuf: Vec::new(),
+            out: Vec::new(),
+            ep_info: EpInfo::default(),
+            in_queues: Default::default(),
+            failed: None,
+        };
+        let hello = Packet::Hello { version: version_field(VERSION), caps: vec![OUR_CAPS.0] };
+        // A hello always encodes (32-bit id 0, fixed size).
+        let _ = codec::encode(s.fmt, 0, &hello, &mut s.out);
+        s
+    }
+
+    /// The peer's hello, once received.
+    pub fn peer(&self) -> Option<&PeerHello> {
+        self.peer.as_ref()
+    }
+
+    /// The negotiated wire format (initial format before the peer's hello).
+    pub fn wire_format(&self) -> WireFormat {
+        self.fmt
+    }
+
+    /// Bulk IN requests currently held waiting for the device.
+    pub fn queued_in_requests(&self) -> usize {
+        self.in_queues.iter().map(VecDeque::len).sum()
+    }
+
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    /// Everything queued for sending, leaving the session's buffer empty.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Swaps the queued output into `buf` (which should be empty; its
+    /// capacity is reused for the next output). Appends if it is not.
+    pub fn swap_output(&mut self, buf: &mut Vec<u8>) {
+        if buf.is_empty() {
+            std::mem::swap(&mut self.out, buf);
+            if self.out.capacity() > KEEP_BUFFER {
+                self.out = Vec::new();
+            }
+        } else {
+            buf.append(&mut self.out);
+        }
+    }
+
+    /// Feeds bytes from the peer. Packets may be split or coalesced in any
+    /// way. On error the connection must be closed; the session stays failed.
+    pub fn receive<D: RedirDevice + ?Sized>(
+        &mut self,
+        dev: &mut D,
+        bytes: &[u8],
+    ) -> Result<(), SessionError> {
+        if let Some(reason) = &self.failed {
+            return Err(SessionError::Closed(reason.clone()));
+        }
+        let result = self.receive_frames(dev, bytes);
+        if let Err(e) = &result {
+            self.failed = Some(e.to_string());
+            self.inbuf = Vec::new();
+        }
+        result
+    }
+
+    /// Retries held bulk IN requests, for when the device's state changed by
+    /// other means than this connection.
+    pub fn service<D: RedirDevice + ?Sized>(&mut self, dev: &mut D) -> Result<(), SessionError> {
+        if let Some(reason) = &self.failed {
+            return Err(SessionError::Closed(reason.clone()));
+        }
+        self.drain_in(dev)
+    }
+
+    fn receive_frames<D: RedirDevice + ?Sized>(
+        &mut self,
+        dev: &mut D,
+        bytes: &[u8],
+    ) -> Result<(), SessionError> {
+        let mut rest = bytes;
+        loop {
+            if self.inbuf.is_empty() {
+                if rest.is_empty() {
+                    return Ok(());
+                }
+                match codec::decode(self.fmt, rest)? {
+                    Some((frame, used)) => {
+                        self.handle(dev, frame)?;
+                        rest = rest.get(used..).unwrap_or_default();
+                    }
+                    None => {
+                        // Less than one frame (its header, if complete, was
+                        // checked against the length cap by decode).
+                        self.inbuf.extend_from_slice(rest);
+                        return Ok(());
+                    }
+                }
+            } else {
+                // Top up the stashed partial frame with just what it lacks.
+                let want = codec::frame_len(self.fmt, &self.inbuf)?.unwrap_or(self.fmt.header_len());
+                let missing = want.saturating_sub(self.inbuf.len());
+                let (head, tail) = rest.split_at(missing.min(rest.len()));
+                self.inbuf.extend_from_slice(head);
+                rest = tail;
+                if self.inbuf.len() < want {
+                    return Ok(());
+                }
+                let buf = std::mem::take(&mut self.inbuf);
+                let result = match codec::decode(self.fmt, &buf) {
+                    // Only the header was completed: loop to learn the length.
+                    Ok(None) => Ok(false),
+                    Ok(Some((frame, _))) => self.handle(dev, frame).map(|()| true),
+                    Err(e) => Err(e.into()),
+                };
+                self.inbuf = buf;
+                if result? {
+                    self.inbuf.clear();
+                    if self.inbuf.capacity() > KEEP_BUFFER {
+                        self.inbuf = Vec::new();
+                    }
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, id: u64, packet: &Packet<'_>) -> Result<(), SessionError> {
+        codec::encode(self.fmt, id, packet, &mut self.out)?;
+        Ok(())
+    }
+
+    fn handle<D: RedirDevice + ?Sized>(&mut self, dev: &mut D, frame: Frame<'_>) -> Result<(), SessionError> {
+        let Frame { id, packet } = frame;
+        if self.peer.is_none() {
+            // Protocol §hello: "mandatory that this packet is the first packet".
+            let Packet::Hello { version, caps } = packet else {
+                return Err(SessionError::HelloExpected(packet.packet_type()));
+            };
+            let peer =
+                PeerHello { version: version_text(&version), caps: Caps(caps.first().copied().unwrap_or(0)) };
+            self.fmt = WireFormat::negotiate(OUR_CAPS, peer.caps);
+            info!(peer = %peer.version, caps = ?peer.caps, format = ?self.fmt, "usbredir hello received");
+            self.peer = Some(peer);
+            return self.connect_device(dev);
+        }
+        match packet {
+            Packet::Hello { .. } => warn!("usbredir: second hello from the usb-guest ignored"),
+            Packet::Reset => {
+                debug!("usbredir: device reset");
+                dev.reset();
+                self.cancel_queued(|_| true)?;
+            }
+            Packet::SetConfiguration { configuration } => self.set_configuration(dev, id, configuration)?,
+            Packet::GetConfiguration => {
+                let configuration = dev.configuration();
+                self.send(id, &Packet::ConfigurationStatus { status: Status::SUCCESS, configuration })?;
+            }
+            Packet::SetAltSetting { interface, alt } => self.set_alt_setting(dev, id, interface, alt)?,
+            Packet::GetAltSetting { interface } => {
+                // Unknown interface: inval, as usbredirhost answers.
+                let (status, alt) = match dev.alt_setting(interface) {
+                    Some(alt) => (Status::SUCCESS, alt),
+                    None => (Status::INVAL, 0xff),
+                };
+                self.send(id, &Packet::AltSettingStatus { status, interface, alt })?;
+            }
+            // No iso, interrupt, stream or buffered-bulk support: the request
+            // is valid but this device has nothing to serve it.
+            Packet::StartIsoStream { endpoint, .. } | Packet::StopIsoStream { endpoint } => {
+                self.send(id, &Packet::IsoStreamStatus { status: Status::INVAL, endpoint })?;
+            }
+            Packet::StartInterruptReceiving { endpoint } | Packet::StopInterruptReceiving { endpoint } => {
+                self.send(id, &Packet::InterruptReceivingStatus { status: Status::INVAL, endpoint })?;
+            }
+            Packet::AllocBulkStreams { endpoints, no_streams } => {
+                self.send(id, &Packet::BulkStreamsStatus { endpoints, no_streams, status: Status::INVAL })?;
+            }
+            Packet::FreeBulkStreams { endpoints } => {
+                self.send(
+                    id,
+                    &Packet::BulkStreamsStatus { endpoints, no_streams: 0, status: Status::INVAL },
+                )?;
+            }
+            Packet::StartBulkReceiving { stream_id, endpoint, .. }
+            | Packet::StopBulkReceiving { stream_id, endpoint } => {
+                self.send(id, &Packet::BulkReceivingStatus { stream_id, endpoint, status: Status::INVAL })?;
+            }
+            Packet::CancelDataPacket => self.cancel(id)?,
+            Packet::FilterReject => warn!("usbredir: the usb-guest's device filter rejected this device"),
+            Packet::FilterFilter(rules) => {
+                debug!(rules = %String::from_utf8_lossy(rules), "usbredir: usb-guest filter ignored");
+            }
+            // We never send device_disconnect, so there is nothing to acknowledge.
+            Packet::DeviceDisconnectAck => debug!("usbredir: unsolicited device_disconnect_ack ignored"),
+            Packet::Control(hdr, data) => self.control(dev, id, hdr, data)?,
+            Packet::Bulk(hdr, data) => self.bulk(dev, id, hdr, data)?,
+            Packet::Iso(hdr, data) => {
+                if hdr.endpoint & 0x80 != 0 {
+                    return Err(SessionError::WrongDirection(PacketType::ISO_PACKET));
+                }
+                // usbredirhost answers iso data for a non-iso endpoint with a stream status.
+                debug!(
+                    endpoint = hdr.endpoint,
+                    len = data.len(),
+                    "usbredir: iso packet for a non-iso endpoint"
+                );
+                self.send(id, &Packet::IsoStreamStatus { status: Status::INVAL, endpoint: hdr.endpoint })?;
+            }
+            Packet::Interrupt(hdr, _) => {
+                // Interrupt IN data flows only host→guest (protocol §interrupt_packet).
+                if hdr.endpoint & 0x80 != 0 {
+                    return Err(SessionError::WrongDirection(PacketType::INTERRUPT_PACKET));
+                }
+                let reply = SmallDataHeader { endpoint: hdr.endpoint, status: Status::INVAL, length: 0 };
+                self.send(id, &Packet::Interrupt(reply, &[]))?;
+            }
+            Packet::DeviceConnect(_)
+            | Packet::DeviceDisconnect
+            | Packet::InterfaceInfo(_)
+            | Packet::EpInfo(_)
+            | Packet::ConfigurationStatus { .. }
+            | Packet::AltSettingStatus { .. }
+            | Packet::IsoStreamStatus { .. }
+            | Packet::InterruptReceivingStatus { .. }
+            | Packet::BulkStreamsStatus { .. }
+            | Packet::BulkReceivingStatus { .. }
+            | Packet::BufferedBulk(..) => return Err(SessionError::WrongDirection(packet.packet_type())),
+        }
+        self.drain_in(dev)
+    }
+
+    /// After the peer's hello: describe the device, then attach it.
+    fn connect_device<D: RedirDevice + ?Sized>(&mut self, dev: &mut D) -> Result<(), SessionError> {
+        self.send_interface_and_ep_info(dev)?;
+        let s = dev.summary();
+        let connect = DeviceConnect {
+            speed: wire_speed(dev.speed()),
+            device_class: s.class,
+            device_subclass: s.subclass,
+            device_protocol: s.protocol,
+            vendor_id: s.vendor_id,
+            product_id: s.product_id,
+            device_version_bcd: s.bcd_device,
+        };
+        self.send(0, &Packet::DeviceConnect(connect))
+    }
+
+    /// interface_info then ep_info, the order usbredirhost uses; QEMU rejects
+    /// a device whose interface_info never arrived.
+    fn send_interface_and_ep_info<D: RedirDevice + ?Sized>(
+        &mut self,
+        dev: &mut D,
+    ) -> Result<(), SessionError> {
+        let mut ifs = InterfaceInfo::default();
+        let mut count = 0u32;
+        let slots = ifs
+            .interface
+            .iter_mut()
+            .zip(ifs.interface_class.iter_mut())
+            .zip(ifs.interface_subclass.iter_mut())
+            .zip(ifs.interface_protocol.iter_mut());
+        for ((((n, c), sc), p), i) in slots.zip(dev.interfaces()) {
+            (*n, *c, *sc, *p) = (i.number, i.class, i.subclass, i.protocol);
+            count += 1;
+        }
+        ifs.interface_count = count;
+
+        let mut eps = EpInfo::default();
+        // Endpoint 0 both ways is the control pipe (usbredirhost marks index
+        // 0 and 16); its max packet size follows bMaxPacketSize0.
+        let ep0_mps = if dev.speed() == vstick_usb::Speed::Super { 512 } else { 64 };
+        for i in [0, 16] {
+            set_ep(&mut eps, i, EndpointType::CONTROL, 0, 0, ep0_mps);
+        }
+        for ep in dev.endpoints() {
+            let ty = match ep.transfer_type {
+                TransferType::Control => EndpointType::CONTROL,
+                TransferType::Isochronous => EndpointType::ISO,
+                TransferType::Bulk => EndpointType::BULK,
+                TransferType::Interrupt => EndpointType::INTERRUPT,
+            };
+            set_ep(&mut eps, ep_index(ep.address), ty, ep.interval, ep.interface, ep.max_packet_size);
+        }
+        self.send(0, &Packet::InterfaceInfo(Box::new(ifs)))?;
+        self.send(0, &Packet::EpInfo(Box::new(eps)))?;
+        self.ep_info = eps;
+        Ok(())
+    }
+
+    fn set_configuration<D: RedirDevice + ?Sized>(
+        &mut self,
+        dev: &mut D,
+        id: u64,
+        configuration: u8,
+    ) -> Result<(), SessionError> {
+        // Setting the active configuration again changes nothing (usbredirhost
+        // answers it without touching the device).
+        if configuration == dev.configuration() {
+            return self.send(id, &Packet::ConfigurationStatus { status: Status::SUCCESS, configuration });
+        }
+        let status = if dev.set_configuration(configuration) {
+            // The endpoints are gone or reset: held requests end here, once.
+            self.cancel_queued(|_| true)?;
+            // Protocol §configuration_status: new info before the status.
+            self.send_interface_and_ep_info(dev)?;
+            Status::SUCCESS
+        } else {
+            // A real device STALLs an invalid SET_CONFIGURATION; QEMU passes
+            // STALL through to the guest (inval would become an I/O error).
+            Status::STALL
+        };
+        let configuration = dev.configuration();
+        self.send(id, &Packet::ConfigurationStatus { status, configuration })
+    }
+
+    fn set_alt_setting<D: RedirDevice + ?Sized>(
+        &mut self,
+        dev: &mut D,
+        id: u64,
+        interface: u8,
+        alt: u8,
+    ) -> Result<(), SessionError> {
+        if dev.alt_setting(interface).is_none() {
+            return self.send(id, &Packet::AltSettingStatus { status: Status::INVAL, interface, alt: 0xff });
+        }
+        let status = if dev.set_alt_setting(interface, alt) {
+            let ep_interface = self.ep_info.interface;
+            let ep_type = self.ep_info.ep_type;
+            // Only this interface's endpoints are reset by SET_INTERFACE.
+            self.cancel_queued(|p| {
+                let i = ep_index(p.endpoint);
+                ep_interface.get(i) == Some(&interface) && ep_type.get(i) != Some(&EndpointType::CONTROL)
+            })?;
+            self.send_interface_and_ep_info(dev)?;
+            Status::SUCCESS
+        } else {
+            Status::STALL
+        };
+        let alt = dev.alt_setting(interface).unwrap_or(0xff);
+        self.send(id, &Packet::AltSettingStatus { status, interface, alt })
+    }
+
+    fn control<D: RedirDevice + ?Sized>(
+        &mut self,
+        dev: &mut D,
+        id: u64,
+        hdr: ControlHeader,
+        data: &[u8],
+    ) -> Result<(), SessionError> {
+        let dir_in = hdr.endpoint & 0x80 != 0;
+        // Data travels one way only (protocol §control_packet).
+        if dir_in && !data.is_empty() {
+            return Err(direction_error(PacketType::CONTROL_PACKET, hdr.endpoint, "IN request carries data"));
+        }
+        if !dir_in && data.len() != usize::from(hdr.length) {
+            return Err(direction_error(
+                PacketType::CONTROL_PACKET,
+                hdr.endpoint,
+                format!("OUT request announces {} bytes but carries {}", hdr.length, data.len()),
+            ));
+        }
+        let mut reply = hdr;
+        reply.length = 0;
+        let is_control_ep = self.ep_info.ep_type.get(ep_index(hdr.endpoint)) == Some(&EndpointType::CONTROL);
+        if !is_control_ep || (hdr.requesttype & 0x80 != 0) != dir_in {
+            warn!(endpoint = hdr.endpoint, requesttype = hdr.requesttype, "usbredir: invalid control packet");
+            reply.status = Status::INVAL;
+            return self.send(id, &Packet::Control(reply, &[]));
+        }
+        let setup = Setup {
+            request_type: hdr.requesttype,
+            request: hdr.request,
+            value: hdr.value,
+            index: hdr.index,
+            length: hdr.length,
+        };
+        let result = dev.control(&setup, data);
+        // A standard SET_CONFIGURATION / SET_INTERFACE sent as a plain control
+        // transfer changes the endpoints just as the dedicated packets do.
+        let reconfigured = matches!((hdr.requesttype, hdr.request), (0x00, 0x09) | (0x01, 0x0b));
+        match result {
+            ControlResult::Data(bytes) if dir_in => {
+                let n = bytes.len().min(usize::from(hdr.length)).min(MAX_CONTROL_IN);
+                if n < bytes.len() {
+                    warn!(len = bytes.len(), sent = n, "usbredir: control IN reply cut");
+                }
+                reply.status = Status::SUCCESS;
+                reply.length = u16::try_from(n).unwrap_or(u16::MAX);
+                let payload = bytes.get(..n).unwrap_or_default();
+                self.send(id, &Packet::Control(reply, payload))
+            }
+            ControlResult::Data(_) | ControlResult::Ack => {
+                if reconfigured && !dir_in {
+                    self.send_interface_and_ep_info(dev)?;
+                }
+                reply.status = Status::SUCCESS;
+                reply.length = if dir_in { 0 } else { hdr.length };
+                self.send(id, &Packet::Control(reply, &[]))
+            }
+            ControlResult::Stall => {
+                reply.status = Status::STALL;
+                self.send(id, &Packet::Control(reply, &[]))
+            }
+        }
+    }
+
+    fn bulk<D: RedirDevice + ?Sized>(
+        &mut self,
+        dev: &mut D,
+        id: u64,
+        hdr: BulkHeader,
+        data: &[u8],
+    ) -> Result<(), SessionError> {
+        let is_in = hdr.endpoint & 0x80 != 0;
+        if is_in && !data.is_empty() {
+            return Err(direction_error(PacketType::BULK_PACKET, hdr.endpoint, "IN request carries data"));
+        }
+        if !is_in && usize::try_from(hdr.length).ok() != Some(data.len()) {
+            return Err(direction_error(
+                PacketType::BULK_PACKET,
+                hdr.endpoint,
+                format!("OUT request announces {} bytes but carries {}", hdr.length, data.len()),
+            ));
+        }
+        let reject = |status: Status| Packet::Bulk(BulkHeader { status, length: 0, ..hdr }, &[]);
+        if self.ep_info.ep_type.get(ep_index(hdr.endpoint)) != Some(&EndpointType::BULK) {
+            warn!(endpoint = hdr.endpoint, "usbredir: bulk packet for a non-bulk endpoint");
+            return self.send(id, &reject(Status::INVAL));
+        }
+        if hdr.stream_id != 0 {
+            warn!(
+                endpoint = hdr.endpoint,
+                stream = hdr.stream_id,
+                "usbredir: bulk stream requested, none allocated"
+            );
+            return self.send(id, &reject(Status::INVAL));
+        }
+        if hdr.length > MAX_BULK_LENGTH {
+            warn!(
+                endpoint = hdr.endpoint,
+                len = hdr.length,
+                max = MAX_BULK_LENGTH,
+                "usbredir: bulk transfer too long"
+            );
+            return self.send(id, &reject(Status::INVAL));
+        }
+        if is_in {
+            let queue = self.in_queue(hdr.endpoint);
+            if queue.len() >= MAX_QUEUED_IN {
+                warn!(endpoint = hdr.endpoint, "usbredir: too many bulk IN requests held");
+                return self.send(id, &reject(Status::INVAL));
+            }
+            queue.push_back(PendingIn {
+                id,
+                endpoint: hdr.endpoint,
+                stream_id: hdr.stream_id,
+                length: hdr.length,
+            });
+            return Ok(());
+        }
+        let reply = match dev.bulk_out(hdr.endpoint, data) {
+            OutResult::Accepted(n) => {
+                let n = u32::try_from(n.min(data.len())).unwrap_or(hdr.length);
+                BulkHeader { status: Status::SUCCESS, length: n, ..hdr }
+            }
+            OutResult::Stall => BulkHeader { status: Status::STALL, length: 0, ..hdr },
+        };
+        self.send(id, &Packet::Bulk(reply, &[]))
+    }
+
+    fn in_queue(&mut self, endpoint: u8) -> &mut VecDeque<PendingIn> {
+        // `& 0x0f` keeps the index below the array's 16 entries.
+        &mut self.in_queues[usize::from(endpoint & 0x0f)]
+    }
+
+    /// Answers held bulk IN requests in FIFO order per endpoint for as long
+    /// as the device has data (or a STALL) for the head of each queue. IN
+    /// data is read straight into the output buffer behind a reserved prefix.
+    fn drain_in<D: RedirDevice + ?Sized>(&mut self, dev: &mut D) -> Result<(), SessionError> {
+        let prefix = codec::bulk_prefix_len(self.fmt);
+        for q in 0..self.in_queues.len() {
+            while let Some(p) = self.in_queues.get(q).and_then(VecDeque::front).copied() {
+                let start = self.out.len();
+                let req = usize::try_from(p.length).unwrap_or(0);
+                self.out.resize(start + prefix + req, 0);
+                let result = match self.out.get_mut(start + prefix..) {
+                    Some(buf) => dev.bulk_in(p.endpoint, buf),
+                    None => InResult::Pending,
+                };
+                match result {
+                    InResult::Pending => {
+                        self.out.truncate(start);
+                        break;
+                    }
+                    InResult::Data(n) => {
+                        let n = n.min(req);
+                        self.out.truncate(start + prefix + n);
+                        let hdr = BulkHeader {
+                            endpoint: p.endpoint,
+                            status: Status::SUCCESS,
+                            length: u32::try_from(n).unwrap_or(p.length),
+                            stream_id: p.stream_id,
+                        };
+                        let dst = self.out.get_mut(start..start + prefix).unwrap_or_default();
+                        codec::write_bulk_prefix(self.fmt, p.id, &hdr, n, dst)?;
+                    }
+                    InResult::Stall => {
+                        self.out.truncate(start);
+                        let hdr = BulkHeader {
+                            endpoint: p.endpoint,
+                            status: Status::STALL,
+                            length: 0,
+                            stream_id: p.stream_id,
+                        };
+                        self.send(p.id, &Packet::Bulk(hdr, &[]))?;
+                    }
+                }
+                if let Some(queue) = self.in_queues.get_mut(q) {
+                    queue.pop_front();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// cancel_data_packet: a held request is answered `cancelled` exactly
+    /// once; a request already answered is left alone (protocol
+    /// §cancel_data_packet: the guest gets one reply per id either way).
+    fn cancel(&mut self, id: u64) -> Result<(), SessionError> {
+        for q in 0..self.in_queues.len() {
+            let Some(queue) = self.in_queues.get_mut(q) else { continue };
+            if let Some(pos) = queue.iter().position(|p| p.id == id)
+                && let Some(p) = queue.remove(pos)
+            {
+                debug!(id, endpoint = p.endpoint, "usbredir: bulk IN request cancelled");
+                return self.send_cancelled(p);
+            }
+        }
+        debug!(id, "usbredir: cancel for a packet already completed");
+        Ok(())
+    }
+
+    /// Answers every held request matching `which` with status `cancelled`.
+    fn cancel_queued(&mut self, which: impl Fn(&PendingIn) -> bool) -> Result<(), SessionError> {
+        for q in 0..self.in_queues.len() {
+            let Some(queue) = self.in_queues.get_mut(q) else { continue };
+            let (gone, kept): (VecDeque<_>, VecDeque<_>) =
+                std::mem::take(queue).into_iter().partition(&which);
+            *queue = kept;
+            for p in gone {
+                self.send_cancelled(p)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn send_cancelled(&mut self, p: PendingIn) -> Result<(), SessionError> {
+        let hdr =
+            BulkHeader { endpoint: p.endpoint, status: Status::CANCELLED, length: 0, stream_id: p.stream_id };
+        self.send(p.id, &Packet::Bulk(hdr, &[]))
+    }
+}
+
+fn set_ep(eps: &mut EpInfo, i: usize, ty: EndpointType, interval: u8, interface: u8, mps: u16) {
+    if let Some(t) = eps.ep_type.get_mut(i) {
+        *t = ty;
+    }
+    if let Some(v) = eps.interval.get_mut(i) {
+        *v = interval;
+    }
+    if let Some(v) = eps.interface.get_mut(i) {
+        *v = interface;
+    }
+    if let Some(v) = eps.max_packet_size.get_mut(i) {
+        *v = mps;
+    }
+}
+
+fn wire_speed(speed: vstick_usb::Speed) -> Speed {
+    match speed {
+        vstick_usb::Speed::Full => Speed::FULL,
+        vstick_usb::Speed::High => Speed::HIGH,
+        vstick_usb::Speed::Super => Speed::SUPER,
+    }
+}
+
+fn direction_error(packet_type: PacketType, endpoint: u8, problem: impl Into<String>) -> SessionError {
+    SessionError::DataDirection { packet_type, endpoint, problem: problem.into() }
+}
