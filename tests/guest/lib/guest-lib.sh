@@ -89,33 +89,69 @@ mass_storage_interfaces() {
     done
 }
 
-# Sense key/ASC/ASCQ of TEST UNIT READY as "KK/AA/QQ" (hex), "00/00/00" if ready.
-# sg_turs prints the decoded sense; sg_raw gives the raw bytes, which are unambiguous.
-tur_sense() { # device
-    # sg_raw -r 32 with REQUEST SENSE would lose the TUR's sense, so read it from the
-    # TUR itself: sg_raw prints "Sense Information:" followed by hex bytes.
-    out=$(sg_raw -v "$1" 00 00 00 00 00 00 2>&1)
-    if echo "$out" | grep -q 'Sense Information'; then
-        bytes=$(echo "$out" | sed -n '/Sense Information/,$p' | grep -E '^ *[0-9a-f]+ ' |
-            sed 's/^ *[0-9a-f]* *//' | tr -s ' \n' ' ')
-        # Fixed format (70h/71h): key in byte 2 (low nibble), ASC byte 12, ASCQ byte 13.
-        set -- $bytes
-        resp=$1
-        case "$resp" in
-        70 | 71)
-            key=$(printf '%02x' $((0x$3 & 0x0f)))
-            shift 12
-            echo "$key/$1/$2"
-            ;;
-        72 | 73)
-            key=$(printf '%02x' $((0x$2 & 0x0f)))
-            echo "$key/$3/$4"
-            ;;
-        *) echo "unknown-sense:$bytes" ;;
-        esac
-    else
-        echo "00/00/00"
+# scsi_sense DEVICE [sg_raw options] CDB...: send one command with sg_raw and print the
+# outcome as "KK/AA/QQ" (sense key/ASC/ASCQ, hex), or "00/00/00" for GOOD status.
+# Raw bytes rather than sg3_utils' decoded text: unambiguous and version-independent.
+scsi_sense() {
+    dev=$1
+    shift
+    out=$(sg_raw -v -o /dev/null "$dev" "$@" 2>&1)
+    status=$?
+    # With -v, sg_raw prints " Raw sense data (in hex), sb_len=18, ..." followed by lines
+    # of hex byte pairs (no offset column).
+    bytes=$(echo "$out" | sed -n '/Raw sense data/,$p' | sed 1d |
+        grep -E '^ +([0-9a-f]{2} +)*[0-9a-f]{2} *$' | tr -s ' \n' ' ')
+    if [ -z "$bytes" ]; then
+        if [ "$status" -eq 0 ]; then
+            echo "00/00/00"
+        else
+            echo "error:rc=$status:$(echo "$out" | tail -n 2 | tr '\n' ' ')"
+        fi
+        return
     fi
+    # shellcheck disable=SC2086 # split the hex bytes into $1..$n
+    set -- $bytes
+    case "$1" in
+    70 | 71) # fixed format (SPC-4 4.5.3): key byte 2, ASC byte 12, ASCQ byte 13
+        key=$(printf '%02x' $((0x$3 & 0x0f)))
+        shift 12
+        echo "$key/$1/$2"
+        ;;
+    72 | 73) # descriptor format (SPC-4 4.5.2): key byte 1, ASC byte 2, ASCQ byte 3
+        echo "$(printf '%02x' $((0x$2 & 0x0f)))/$3/$4"
+        ;;
+    *) echo "unknown-sense:$bytes" ;;
+    esac
+}
+
+# TEST UNIT READY outcome as "KK/AA/QQ".
+tur_sense() { scsi_sense "$1" 00 00 00 00 00 00; }
+
+# expect_sense NAME LUN ACTUAL PATTERN...: ok when ACTUAL ("KK/AA/QQ") matches one of the
+# shell patterns.
+# QEMU_SENSE_QUIRK=1 is set only when the device is QEMU's own usb-bot (the reference that
+# validates these checks): QEMU 7.2 answers the autosense REQUEST SENSE for LUN >= 1 with
+# LOGICAL UNIT NOT SUPPORTED (05/25/00) although its scsi-cd built the right sense (seen
+# with -trace scsi_req_build_sense). On such a LUN the real sense cannot be observed, so
+# that answer is accepted there and marked as the quirk.
+expect_sense() {
+    name=$1
+    lun=$2
+    actual=$3
+    shift 3
+    for pattern in "$@"; do
+        # shellcheck disable=SC2254 # the pattern is meant to be a pattern
+        case "$actual" in $pattern)
+            ok "$name" "$actual"
+            return
+            ;;
+        esac
+    done
+    if [ "${QEMU_SENSE_QUIRK:-0}" = 1 ] && [ "$lun" != 0 ] && [ "$actual" = 05/25/00 ]; then
+        ok "$name" "05/25/00 (QEMU usb-bot LUN>=1 sense quirk; wanted $*)"
+        return
+    fi
+    fail "$name" "sense $actual, expected $*"
 }
 
 finish() {

@@ -1,0 +1,97 @@
+# Helpers for host-side guest-test drivers (bash). Source it:
+#   . "$(dirname "$0")/lib/host-lib.sh"
+# Defines REPO, GUEST_DIR, MODE and the functions below.
+
+set -euo pipefail
+
+HOST_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+GUEST_TESTS=$(cd "$HOST_LIB_DIR/.." && pwd)
+REPO=$(cd "$GUEST_TESTS/../.." && pwd)
+GUEST_DIR=${VSTICK_GUEST_DIR:-$REPO/target/guest}
+# vstick: the device under test is vstick via usbredir (default).
+# qemu:   QEMU's own usb-bot + scsi-hd/scsi-cd, the reference that validates the checks.
+MODE=${VSTICK_GUEST_DEVICE:-vstick}
+
+HOST_FAILURES=0
+VSTICK_PID=""
+
+host_ok() { echo "  VSTICK-CHECK host-$1 ok${2:+ $2}"; }
+host_fail() {
+    echo "  VSTICK-CHECK host-$1 FAIL $2"
+    HOST_FAILURES=$((HOST_FAILURES + 1))
+}
+host_expect_eq() { # name actual expected
+    if [ "$2" = "$3" ]; then host_ok "$1" "$2"; else host_fail "$1" "got '$2', expected '$3'"; fi
+}
+note() { echo "[$(date +%T)] $*"; }
+
+# A fresh per-test work directory under the guest cache.
+make_workdir() { # name
+    local dir=$GUEST_DIR/work/$1
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    echo "$dir"
+}
+
+# A TCP port nobody listens on right now (the kernel picks it; tiny race accepted).
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# The vstick binary: $VSTICK_BIN, or a debug build of the workspace (cargo build is a
+# no-op when nothing changed, and guarantees we never test a stale binary).
+vstick_bin() {
+    if [ -n "${VSTICK_BIN:-}" ]; then
+        echo "$VSTICK_BIN"
+        return
+    fi
+    local target=${CARGO_TARGET_DIR:-$REPO/target}
+    (cd "$REPO" && cargo build -q -p vstick >&2)
+    echo "$target/debug/vstick"
+}
+
+# start_vstick LOGFILE ARGS...: run `vstick serve ARGS` in the background.
+start_vstick() {
+    local log=$1
+    shift
+    local bin
+    bin=$(vstick_bin)
+    note "vstick serve $*"
+    "$bin" serve "$@" >"$log" 2>&1 &
+    VSTICK_PID=$!
+    # Give it a moment to bind; a failing start (bad args, not implemented) shows here.
+    sleep 0.5
+    if ! kill -0 "$VSTICK_PID" 2>/dev/null; then
+        local rc=0
+        wait "$VSTICK_PID" || rc=$?
+        VSTICK_PID=""
+        host_fail vstick-start "vstick serve exited at once (rc=$rc):"
+        sed 's/^/    vstick: /' "$log" | tail -n 20
+        return 1
+    fi
+}
+
+# stop_vstick: SIGTERM and wait; vstick must flush and exit 0.
+stop_vstick() {
+    [ -n "$VSTICK_PID" ] || return 0
+    local rc=0 i
+    kill -TERM "$VSTICK_PID" 2>/dev/null || true
+    for i in $(seq 50); do
+        kill -0 "$VSTICK_PID" 2>/dev/null || break
+        sleep 0.2
+    done
+    if kill -0 "$VSTICK_PID" 2>/dev/null; then
+        host_fail vstick-sigterm "still running 10 s after SIGTERM; killing it"
+        kill -KILL "$VSTICK_PID" 2>/dev/null || true
+    fi
+    wait "$VSTICK_PID" || rc=$?
+    VSTICK_PID=""
+    host_expect_eq vstick-exit-status "$rc" 0
+}
+
+# A value the guest reported with `value KEY VALUE`.
+guest_value() { # logfile key
+    tr -d '\r' <"$1" | sed -n "s/^VSTICK-VALUE $2=//p" | tail -n 1
+}
+
+md5_of() { md5sum "$1" | cut -d' ' -f1; }
