@@ -5,8 +5,15 @@
 //! Transport-neutral and sans-io: usbredir and USB/IP both drive a
 //! [`MassStorageDevice`] with setup packets and bulk transfers.
 
-use vstick_bot::{InResult, OutResult};
-use vstick_scsi::Target;
+mod control;
+pub mod descriptors;
+mod device;
+mod identity;
+
+pub use control::{request, request_type};
+pub use device::MassStorageDevice;
+pub use identity::{Identity, PID_CODES_TEST_PRODUCT_ID, PID_CODES_VENDOR_ID, serial_from_seed};
+pub use vstick_bot::{InResult, OutResult};
 
 /// Bulk IN endpoint address.
 pub const EP_IN: u8 = 0x81;
@@ -96,18 +103,6 @@ pub struct InterfaceInfo {
     pub protocol: u8,
 }
 
-/// Identity fields of the device descriptor and its strings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    pub vendor_id: u16,
-    pub product_id: u16,
-    pub bcd_device: u16,
-    pub manufacturer: String,
-    pub product: String,
-    /// iSerialNumber; hosts use it to recognise the stick across re-plugs.
-    pub serial: String,
-}
-
 /// The fields of the device descriptor a transport reports in its own headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeviceSummary {
@@ -121,93 +116,5 @@ pub struct DeviceSummary {
     pub num_configurations: u8,
 }
 
-/// The whole USB device: descriptors, configuration state, BOT and the SCSI target.
-pub struct MassStorageDevice {
-    // implementation-defined
-    _target: Target,
-}
-
-impl MassStorageDevice {
-    pub fn new(target: Target, identity: Identity) -> Self {
-        let _ = identity;
-        let _ = target;
-        todo!()
-    }
-
-    pub fn speed(&self) -> Speed {
-        todo!()
-    }
-
-    pub fn summary(&self) -> DeviceSummary {
-        todo!()
-    }
-
-    /// Current bConfigurationValue (starts at 1: transports present the
-    /// device already configured, as a host-side claimed device is).
-    pub fn configuration(&self) -> u8 {
-        todo!()
-    }
-
-    /// SET_CONFIGURATION; `false` for a value the device does not have.
-    pub fn set_configuration(&mut self, value: u8) -> bool {
-        let _ = value;
-        todo!()
-    }
-
-    /// Current alternate setting of `interface`, `None` if no such interface.
-    pub fn alt_setting(&self, interface: u8) -> Option<u8> {
-        let _ = interface;
-        todo!()
-    }
-
-    /// SET_INTERFACE; only alternate setting 0 exists.
-    pub fn set_alt_setting(&mut self, interface: u8, alt: u8) -> bool {
-        let _ = (interface, alt);
-        todo!()
-    }
-
-    /// Interfaces of the active configuration (empty when unconfigured).
-    pub fn interfaces(&self) -> Vec<InterfaceInfo> {
-        todo!()
-    }
-
-    /// Endpoints of the active configuration, without endpoint 0.
-    pub fn endpoints(&self) -> Vec<EndpointInfo> {
-        todo!()
-    }
-
-    /// A control transfer on endpoint 0: standard requests (GET_DESCRIPTOR,
-    /// GET/SET_CONFIGURATION, GET/SET_INTERFACE, GET_STATUS, CLEAR/SET_FEATURE)
-    /// and the class requests GET MAX LUN and Bulk-Only Mass Storage Reset.
-    /// `data` is the OUT data stage (empty for IN requests).
-    pub fn control(&mut self, setup: &Setup, data: &[u8]) -> ControlResult {
-        let _ = (setup, data);
-        todo!()
-    }
-
-    /// A bulk OUT transfer to `endpoint` (address without direction bit or with it).
-    pub fn bulk_out(&mut self, endpoint: u8, data: &[u8]) -> OutResult {
-        let _ = (endpoint, data);
-        todo!()
-    }
-
-    /// A bulk IN transfer from `endpoint` of up to `buf.len()` bytes.
-    pub fn bulk_in(&mut self, endpoint: u8, buf: &mut [u8]) -> InResult {
-        let _ = (endpoint, buf);
-        todo!()
-    }
-
-    /// USB bus reset (port reset): halts cleared, BOT and SCSI reset
-    /// (UNIT ATTENTION 06/29/00), configuration kept for the transport.
-    pub fn reset(&mut self) {
-        todo!()
-    }
-
-    pub fn target(&self) -> &Target {
-        todo!()
-    }
-
-    pub fn target_mut(&mut self) -> &mut Target {
-        todo!()
-    }
-}
+#[cfg(test)]
+mod tests;

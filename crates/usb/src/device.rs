@@ -1,0 +1,234 @@
+//! [`MassStorageDevice`]: configuration state, bulk endpoint routing and resets.
+
+use tracing::{debug, warn};
+use vstick_bot::{BulkOnly, CommandTarget, InResult, OutResult};
+use vstick_scsi::Target;
+
+use crate::descriptors::{
+    self, CLASS_MASS_STORAGE, CONFIGURATION_VALUE, INTERFACE_NUMBER, PROTOCOL_BULK_ONLY,
+    SUBCLASS_SCSI_TRANSPARENT,
+};
+use crate::{DeviceSummary, EP_IN, EP_OUT, EndpointInfo, Identity, InterfaceInfo, Speed, TransferType};
+
+/// The bulk endpoint a transfer addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BulkEndpoint {
+    In,
+    Out,
+}
+
+impl BulkEndpoint {
+    /// From a full endpoint address (wIndex of an endpoint request: 0x81, 0x02).
+    pub(crate) fn from_address(address: u8) -> Option<Self> {
+        match address {
+            EP_IN => Some(BulkEndpoint::In),
+            EP_OUT => Some(BulkEndpoint::Out),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn is_in(self) -> bool {
+        self == BulkEndpoint::In
+    }
+}
+
+/// The whole USB device: descriptors, configuration state, BOT and the SCSI target.
+///
+/// Generic over the command set so that the USB layer can be tested with a
+/// scripted target; everything outside tests uses the default, [`Target`].
+pub struct MassStorageDevice<T = Target> {
+    pub(crate) target: T,
+    pub(crate) bot: BulkOnly,
+    pub(crate) identity: Identity,
+    speed: Speed,
+    /// bConfigurationValue; 0 = unconfigured (address state).
+    configuration: u8,
+    alt_setting: u8,
+}
+
+impl<T: CommandTarget> MassStorageDevice<T> {
+    /// A high-speed device, already configured (see [`Self::configuration`]).
+    pub fn new(target: T, identity: Identity) -> Self {
+        Self {
+            target,
+            bot: BulkOnly::new(),
+            identity,
+            speed: Speed::High,
+            configuration: CONFIGURATION_VALUE,
+            alt_setting: 0,
+        }
+    }
+
+    /// Presents the device at another speed: [`Speed::Full`] (64-byte bulk
+    /// packets) or [`Speed::High`]. [`Speed::Super`] would need SuperSpeed
+    /// descriptors (BOS, companions) and is presented as high speed.
+    pub fn with_speed(mut self, speed: Speed) -> Self {
+        self.speed = match speed {
+            Speed::Super => {
+                warn!("SuperSpeed descriptors are not implemented: presenting a high-speed device");
+                Speed::High
+            }
+            other => other,
+        };
+        self
+    }
+
+    pub fn speed(&self) -> Speed {
+        self.speed
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    pub fn summary(&self) -> DeviceSummary {
+        DeviceSummary {
+            bcd_usb: descriptors::BCD_USB,
+            class: 0,
+            subclass: 0,
+            protocol: 0,
+            vendor_id: self.identity.vendor_id,
+            product_id: self.identity.product_id,
+            bcd_device: self.identity.bcd_device,
+            num_configurations: 1,
+        }
+    }
+
+    /// The 18-byte device descriptor.
+    pub fn device_descriptor_bytes(&self) -> [u8; 18] {
+        descriptors::device_descriptor(&self.identity)
+    }
+
+    /// The configuration descriptor with its interface and endpoint
+    /// descriptors (wTotalLength bytes) at the current speed.
+    pub fn configuration_descriptor_bytes(&self) -> Vec<u8> {
+        descriptors::configuration_descriptor(self.speed).to_vec()
+    }
+
+    /// Current bConfigurationValue (starts at 1: transports present the
+    /// device already configured, as a host-side claimed device is).
+    pub fn configuration(&self) -> u8 {
+        self.configuration
+    }
+
+    /// SET_CONFIGURATION; `false` for a value the device does not have.
+    ///
+    /// USB 2.0 §9.4.5/§9.1.1.5: (re)configuring resets the endpoints of the
+    /// configuration, halts included, so the transport also starts over
+    /// (the command in flight is aborted, a wedge is lifted).
+    pub fn set_configuration(&mut self, value: u8) -> bool {
+        if value != 0 && value != CONFIGURATION_VALUE {
+            debug!(value, "SET_CONFIGURATION to a value the device does not have");
+            return false;
+        }
+        self.reset_interface();
+        self.configuration = value;
+        self.alt_setting = 0;
+        true
+    }
+
+    /// Current alternate setting of `interface`, `None` if no such interface.
+    pub fn alt_setting(&self, interface: u8) -> Option<u8> {
+        (self.is_configured() && interface == INTERFACE_NUMBER).then_some(self.alt_setting)
+    }
+
+    /// SET_INTERFACE; only alternate setting 0 exists.
+    ///
+    /// §9.4.10: selecting a setting clears the halts of its endpoints.
+    pub fn set_alt_setting(&mut self, interface: u8, alt: u8) -> bool {
+        if !self.is_configured() || interface != INTERFACE_NUMBER || alt != 0 {
+            return false;
+        }
+        self.reset_interface();
+        self.alt_setting = 0;
+        true
+    }
+
+    /// Interfaces of the active configuration (empty when unconfigured).
+    pub fn interfaces(&self) -> Vec<InterfaceInfo> {
+        if !self.is_configured() {
+            return Vec::new();
+        }
+        vec![InterfaceInfo {
+            number: INTERFACE_NUMBER,
+            class: CLASS_MASS_STORAGE,
+            subclass: SUBCLASS_SCSI_TRANSPARENT,
+            protocol: PROTOCOL_BULK_ONLY,
+        }]
+    }
+
+    /// Endpoints of the active configuration, without endpoint 0.
+    pub fn endpoints(&self) -> Vec<EndpointInfo> {
+        if !self.is_configured() {
+            return Vec::new();
+        }
+        let max_packet_size = descriptors::bulk_max_packet_size(self.speed);
+        [EP_IN, EP_OUT]
+            .into_iter()
+            .map(|address| EndpointInfo {
+                address,
+                transfer_type: TransferType::Bulk,
+                max_packet_size,
+                interval: 0,
+                interface: INTERFACE_NUMBER,
+            })
+            .collect()
+    }
+
+    /// Whether the bulk endpoint at `address` (0x81 or 0x02) is halted;
+    /// `None` for an endpoint the active configuration does not have.
+    pub fn endpoint_halted(&self, address: u8) -> Option<bool> {
+        let endpoint = BulkEndpoint::from_address(address).filter(|_| self.is_configured())?;
+        Some(self.bot.is_halted(endpoint.is_in()))
+    }
+
+    /// A bulk OUT transfer to `endpoint`: 0x02 (USB/IP gives the number
+    /// without the direction bit, which for OUT is the same value). Any
+    /// other endpoint, or an unconfigured device, answers STALL.
+    pub fn bulk_out(&mut self, endpoint: u8, data: &[u8]) -> OutResult {
+        if !self.is_configured() || endpoint != EP_OUT {
+            debug!(endpoint, "bulk OUT to an endpoint the device does not have");
+            return OutResult::Stall;
+        }
+        self.bot.bulk_out(&mut self.target, data)
+    }
+
+    /// A bulk IN transfer from `endpoint` of up to `buf.len()` bytes:
+    /// 0x81, or 1 (USB/IP's number without the direction bit). Any other
+    /// endpoint, or an unconfigured device, answers STALL.
+    pub fn bulk_in(&mut self, endpoint: u8, buf: &mut [u8]) -> InResult {
+        if !self.is_configured() || (endpoint != EP_IN && endpoint != EP_IN & 0x0F) {
+            debug!(endpoint, "bulk IN from an endpoint the device does not have");
+            return InResult::Stall;
+        }
+        self.bot.bulk_in(&mut self.target, buf)
+    }
+
+    /// USB bus reset (port reset): halts cleared, BOT and SCSI reset
+    /// (UNIT ATTENTION 06/29/00), configuration kept for the transport.
+    pub fn reset(&mut self) {
+        debug!("USB port reset");
+        self.reset_interface();
+        self.alt_setting = 0;
+        self.target.reset();
+    }
+
+    pub fn target(&self) -> &T {
+        &self.target
+    }
+
+    pub fn target_mut(&mut self) -> &mut T {
+        &mut self.target
+    }
+
+    pub(crate) fn is_configured(&self) -> bool {
+        self.configuration != 0
+    }
+
+    /// Transport back to "ready for a CBW" with both pipes running.
+    fn reset_interface(&mut self) {
+        self.bot.reset(&mut self.target);
+        self.bot.clear_halt(true);
+        self.bot.clear_halt(false);
+    }
+}
