@@ -14,9 +14,15 @@ pub mod device;
 pub mod net;
 pub mod session;
 
-#[cfg(test)]
-mod fake;
-
 pub use device::{DEFAULT_BUSID, ExportInfo, UsbipDevice};
 pub use net::{DEFAULT_PORT, serve};
 pub use session::{ImportGate, MAX_PARKED_URBS, Phase, Session, SessionError};
+
+#[cfg(test)]
+mod codec_tests;
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod net_tests;
+#[cfg(test)]
+mod session_tests;
