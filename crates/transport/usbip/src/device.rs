@@ -7,7 +7,7 @@
 //! SET_INTERFACE and CLEAR_FEATURE(ENDPOINT_HALT), which the Linux vhci client
 //! forwards as ordinary control transfers) go to the device unchanged.
 
-use vstick_bot::{InResult, OutResult};
+use vstick_bot::{CommandTarget, InResult, OutResult};
 use vstick_usb::{
     ControlResult, DeviceSummary, EndpointInfo, InterfaceInfo, MassStorageDevice, Setup, Speed,
 };
@@ -30,7 +30,7 @@ pub trait UsbipDevice {
     fn reset(&mut self);
 }
 
-impl UsbipDevice for MassStorageDevice {
+impl<T: CommandTarget> UsbipDevice for MassStorageDevice<T> {
     fn summary(&self) -> DeviceSummary {
         MassStorageDevice::summary(self)
     }

@@ -23,6 +23,8 @@ mod codec_tests;
 #[cfg(test)]
 mod fake;
 #[cfg(test)]
+mod full_stack_tests;
+#[cfg(test)]
 mod net_tests;
 #[cfg(test)]
 mod session_tests;

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use proptest::prelude::*;
 
 use crate::codec::*;
-use crate::device::ExportInfo;
+use crate::device::{ExportInfo, UsbipDevice};
 use crate::fake::{DEVICE_DESCRIPTOR, FakeDevice};
 use crate::session::{MAX_PARKED_URBS, Phase, Session, SessionError};
 
@@ -17,13 +17,13 @@ pub enum Reply {
 }
 
 /// A client that speaks the wire format to a [`Session`] over a [`FakeDevice`].
-pub struct Client {
+pub struct Client<D: UsbipDevice = FakeDevice> {
     pub session: Session,
-    pub dev: FakeDevice,
+    pub dev: D,
     /// The import gate: `true` once some connection holds the device.
     pub taken: bool,
     next_seqnum: u32,
-    is_in: HashMap<u32, bool>,
+    pub is_in: HashMap<u32, bool>,
     inbox: Vec<u8>,
 }
 
@@ -33,9 +33,19 @@ pub fn export() -> ExportInfo {
 
 impl Client {
     pub fn new() -> Self {
+        Self::with(FakeDevice::new())
+    }
+
+    pub fn imported() -> Self {
+        Self::imported_with(FakeDevice::new())
+    }
+}
+
+impl<D: UsbipDevice> Client<D> {
+    pub fn with(dev: D) -> Self {
         Self {
             session: Session::new(export()),
-            dev: FakeDevice::new(),
+            dev,
             taken: false,
             next_seqnum: 1,
             is_in: HashMap::new(),
@@ -43,8 +53,8 @@ impl Client {
         }
     }
 
-    pub fn imported() -> Self {
-        let mut c = Self::new();
+    pub fn imported_with(dev: D) -> Self {
+        let mut c = Self::with(dev);
         let reply = c.op(&OpRequest::Import { busid: BusId::new("1-1").unwrap() });
         assert!(matches!(reply, OpReply::Import { status: OpStatus::OK, device: Some(_) }));
         assert_eq!(c.session.phase(), Phase::Imported);
@@ -156,7 +166,7 @@ impl Client {
     }
 }
 
-fn ok(seqnum: u32, data: &[u8]) -> Reply {
+pub fn ok(seqnum: u32, data: &[u8]) -> Reply {
     Reply::Submit {
         seqnum,
         status: 0,
@@ -166,15 +176,15 @@ fn ok(seqnum: u32, data: &[u8]) -> Reply {
     }
 }
 
-fn out_ok(seqnum: u32, consumed: u32) -> Reply {
+pub fn out_ok(seqnum: u32, consumed: u32) -> Reply {
     Reply::Submit { seqnum, status: 0, actual_length: consumed, number_of_packets: 0, data: vec![] }
 }
 
-fn failed(seqnum: u32, status: i32) -> Reply {
+pub fn failed(seqnum: u32, status: i32) -> Reply {
     Reply::Submit { seqnum, status, actual_length: 0, number_of_packets: 0, data: vec![] }
 }
 
-const GET_DEVICE_DESCRIPTOR: [u8; 8] = [0x80, 0x06, 0x00, 0x01, 0x00, 0x00, 0x12, 0x00];
+pub const GET_DEVICE_DESCRIPTOR: [u8; 8] = [0x80, 0x06, 0x00, 0x01, 0x00, 0x00, 0x12, 0x00];
 
 // ---------------------------------------------------------------------------
 // Management phase
