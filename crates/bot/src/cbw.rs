@@ -213,3 +213,30 @@ mod tests {
         assert!(Cbw::new(1, 0, false, 15, &[0; 16]).is_some());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn parse_is_total(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = Cbw::parse(&bytes);
+        }
+
+        #[test]
+        fn round_trips(
+            tag in any::<u32>(),
+            len in any::<u32>(),
+            dir_in in any::<bool>(),
+            lun in 0u8..16,
+            cb in proptest::collection::vec(any::<u8>(), 1..=16),
+        ) {
+            let cbw = Cbw::new(tag, len, dir_in, lun, &cb).unwrap();
+            let parsed = Cbw::parse(&cbw.to_bytes()).unwrap();
+            prop_assert_eq!(parsed, cbw);
+            prop_assert_eq!(parsed.cb(), cb.as_slice());
+        }
+    }
+}

@@ -4,6 +4,25 @@
 //! [`CommandTarget`] and back, enforcing the thirteen host/device cases of
 //! BOT §6.7: stalls, residues and phase errors. It owns no sockets or files;
 //! a USB transport calls it with each transfer's bytes.
+//!
+//! Choices where the specification leaves room or real hosts decide:
+//! - **Early IN transfers** (before a CBW, or during a data-out stage) get
+//!   [`InResult::Pending`]: the transport holds them like a NAK (§5.3).
+//! - **Invalid CBW** (wrong length or signature, reserved bits set, CB length
+//!   outside 1..=16): the OUT transfer and everything after it on both bulk
+//!   endpoints stall until a Bulk-Only Mass Storage Reset; CLEAR_FEATURE
+//!   alone does not lift it (§6.6.1). A LUN above GET MAX LUN is *not* invalid:
+//!   the target answers it with 05/25/00.
+//! - **Bulk-Only reset** aborts the command in flight only ([`CommandTarget::abort`]),
+//!   no SCSI unit attention, as QEMU and the Linux gadget do; a USB port reset
+//!   (in the USB layer) is what raises 06/29/00.
+//! - **CSW into an IN buffer under 13 bytes** (no real host does this): the
+//!   part that fits is sent and the rest follows on the next IN, so nothing
+//!   is lost and nothing is invented.
+//! - **Residue** is H minus the bytes the device processed (sent, or taken
+//!   into the target); for phase errors the host ignores it.
+//! - **OUT transfers while data-in or a CSW is pending** stall the OUT
+//!   endpoint; the host recovers with a Reset Recovery.
 
 mod cbw;
 mod csw;

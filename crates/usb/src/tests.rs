@@ -371,3 +371,84 @@ fn summary_matches_descriptor() {
     assert_eq!(s.bcd_device, u16::from_le_bytes([d[12], d[13]]));
     assert_eq!(s.num_configurations, d[17]);
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Control([u8; 8], Vec<u8>),
+        Out(u8, Vec<u8>),
+        In(u8, usize),
+        Reset,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let endpoint = prop_oneof![Just(EP_IN), Just(EP_OUT), Just(1u8), any::<u8>()];
+        // Bias the setup packets towards requests the device knows.
+        let setup = (
+            prop_oneof![
+                Just(0x00u8),
+                Just(0x01),
+                Just(0x02),
+                Just(0x80),
+                Just(0x81),
+                Just(0x82),
+                Just(0x21),
+                Just(0xA1),
+                any::<u8>()
+            ],
+            prop_oneof![0u8..13, Just(0xFE), Just(0xFF), any::<u8>()],
+            any::<[u8; 6]>(),
+        )
+            .prop_map(|(t, r, rest)| {
+                let [a, b, c, d, e, f] = rest;
+                [t, r, a, b, c, d, e, f]
+            });
+        prop_oneof![
+            3 => (setup, proptest::collection::vec(any::<u8>(), 0..16)).prop_map(|(s, d)| Op::Control(s, d)),
+            3 => (endpoint.clone(), proptest::collection::vec(any::<u8>(), 0..64)).prop_map(|(e, d)| Op::Out(e, d)),
+            1 => (endpoint.clone(), any::<u16>()).prop_map(|(e, n)| {
+                let cbw = Cbw::new(u32::from(n), u32::from(n % 600), n % 2 == 0, 0, &[0x00; 6]).unwrap();
+                Op::Out(e, cbw.to_bytes().to_vec())
+            }),
+            3 => (endpoint, 0usize..600).prop_map(|(e, n)| Op::In(e, n)),
+            1 => Just(Op::Reset),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_requests_never_panic(ops in proptest::collection::vec(op(), 0..40)) {
+            let mut dev = device();
+            for op in ops {
+                match op {
+                    Op::Control(raw, data) => {
+                        let s = Setup::from_bytes(raw);
+                        if let ControlResult::Data(d) = dev.control(&s, &data) {
+                            prop_assert!(d.len() <= usize::from(s.length), "truncated to wLength");
+                        }
+                    }
+                    Op::Out(ep, data) => {
+                        if let OutResult::Accepted(n) = dev.bulk_out(ep, &data) {
+                            prop_assert!(n <= data.len());
+                        }
+                    }
+                    Op::In(ep, len) => {
+                        let mut buf = vec![0u8; len];
+                        if let InResult::Data(n) = dev.bulk_in(ep, &mut buf) {
+                            prop_assert!(n <= len);
+                        }
+                    }
+                    Op::Reset => dev.reset(),
+                }
+            }
+            // SET_CONFIGURATION(1) always brings back a working device.
+            prop_assert_eq!(dev.control(&setup(0x00, 9, 1, 0, 0), &[]), ControlResult::Ack);
+            prop_assert_eq!(dev.bulk_out(EP_OUT, &cbw(0xFEED, 0, false)), OutResult::Accepted(31));
+            prop_assert_eq!(read_csw(&mut dev).tag, 0xFEED);
+        }
+    }
+}
