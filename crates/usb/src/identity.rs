@@ -1,6 +1,6 @@
 //! Who the device says it is: vendor/product IDs, version and strings.
 
-/// pid.codes, the open-source USB vendor ID (https://pid.codes).
+/// pid.codes, the open-source USB vendor ID (<https://pid.codes>).
 pub const PID_CODES_VENDOR_ID: u16 = 0x1209;
 /// pid.codes "Test PID" 0x0001: free for private testing and development, not
 /// for distributed products. vstick is a virtual device seen only by the
