@@ -141,6 +141,12 @@ impl Session {
         self.in_queues.iter().map(VecDeque::len).sum()
     }
 
+    /// Bytes of a partial packet held until the rest arrives (at most one
+    /// frame, itself capped by [`codec::MAX_PACKET_LEN`]).
+    pub fn buffered_input_len(&self) -> usize {
+        self.inbuf.len()
+    }
+
     pub fn has_output(&self) -> bool {
         !self.out.is_empty()
     }
@@ -478,8 +484,9 @@ impl Session {
         }
         let mut reply = hdr;
         reply.length = 0;
-        let is_control_ep = self.ep_info.ep_type.get(ep_index(hdr.endpoint)) == Some(&EndpointType::CONTROL);
-        if !is_control_ep || (hdr.requesttype & 0x80 != 0) != dir_in {
+        // Only the default pipe: `control` has no endpoint parameter, and
+        // QEMU sends endpoint = requesttype & 0x80.
+        if hdr.endpoint & 0x7f != 0 || (hdr.requesttype & 0x80 != 0) != dir_in {
             warn!(endpoint = hdr.endpoint, requesttype = hdr.requesttype, "usbredir: invalid control packet");
             reply.status = Status::INVAL;
             return self.send(id, &Packet::Control(reply, &[]));
@@ -540,7 +547,11 @@ impl Session {
             ));
         }
         let reject = |status: Status| Packet::Bulk(BulkHeader { status, length: 0, ..hdr }, &[]);
-        if self.ep_info.ep_type.get(ep_index(hdr.endpoint)) != Some(&EndpointType::BULK) {
+        // Bits 4..6 of an endpoint address are reserved (USB 2.0 §9.6.6);
+        // ep_index ignores them, so refuse them here.
+        if hdr.endpoint & 0x70 != 0
+            || self.ep_info.ep_type.get(ep_index(hdr.endpoint)) != Some(&EndpointType::BULK)
+        {
             warn!(endpoint = hdr.endpoint, "usbredir: bulk packet for a non-bulk endpoint");
             return self.send(id, &reject(Status::INVAL));
         }
