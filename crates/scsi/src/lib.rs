@@ -15,8 +15,22 @@
 //! [`Target::abort`] drops a command whose data stage the transport refused
 //! (phase error, reset).
 
-use std::io;
+mod cdb;
+mod configuration;
+mod disk;
+mod events;
+mod inquiry;
+mod lun;
+mod mode;
+mod optical;
+pub mod sense;
+mod target;
 
+#[cfg(test)]
+mod tests;
+
+pub use sense::Sense;
+pub use target::Target;
 use vstick_media::BlockBackend;
 
 /// The device's intent for the data stage of the command just begun.
@@ -78,7 +92,7 @@ pub enum MediaError {
 pub struct LunStatus {
     pub lun: u8,
     pub kind: LunKind,
-    /// `None` when the drive is empty.
+    /// `None` when the drive is empty (or the host has opened the tray).
     pub medium: Option<String>,
     pub read_only: bool,
     pub block_size: u32,
@@ -87,87 +101,4 @@ pub struct LunStatus {
     pub locked: bool,
     pub bytes_read: u64,
     pub bytes_written: u64,
-}
-
-/// The SCSI target: up to 16 logical units behind one transport.
-pub struct Target {
-    // implementation-defined
-}
-
-impl Target {
-    /// Maximum number of logical units (BOT's 4-bit LUN field).
-    pub const MAX_LUNS: usize = 16;
-
-    /// # Panics
-    /// If `luns` is empty or has more than [`Target::MAX_LUNS`] entries
-    /// (the caller validates user input before this).
-    pub fn new(luns: Vec<LunConfig>) -> Self {
-        let _ = luns;
-        todo!()
-    }
-
-    pub fn lun_count(&self) -> usize {
-        todo!()
-    }
-
-    /// Starts a command for `lun`. An out-of-range `lun` yields CHECK CONDITION
-    /// 05/25/00 (INQUIRY answers peripheral qualifier 3, type 0x1F).
-    pub fn begin(&mut self, lun: u8, cdb: &[u8]) -> DataStage {
-        let _ = (lun, cdb);
-        todo!()
-    }
-
-    /// Fills `buf` with the next `buf.len()` bytes of the data-in stage
-    /// (never more than what remains of [`DataStage::In`]). A backend error
-    /// zero-fills and makes the command end with CHECK CONDITION 03/11/00.
-    pub fn data_in(&mut self, buf: &mut [u8]) {
-        let _ = buf;
-        todo!()
-    }
-
-    /// Consumes the next bytes of the data-out stage (never more than what
-    /// remains of [`DataStage::Out`]).
-    pub fn data_out(&mut self, data: &[u8]) {
-        let _ = data;
-        todo!()
-    }
-
-    /// Completes the current command (FUA writes are made durable here).
-    /// If the transport moved fewer bytes than the intent, the command still
-    /// ends; what was moved is what counts.
-    pub fn end(&mut self) -> Status {
-        todo!()
-    }
-
-    /// Drops the current command without a status (transport phase error).
-    pub fn abort(&mut self) {
-        todo!()
-    }
-
-    /// Bus / Bulk-Only Mass Storage reset: aborts the current command and
-    /// raises UNIT ATTENTION 06/29/00 on every LUN.
-    pub fn reset(&mut self) {
-        todo!()
-    }
-
-    /// Operator eject. Refused while the host holds the lock unless `force`.
-    pub fn eject(&mut self, lun: u8, force: bool) -> Result<(), MediaError> {
-        let _ = (lun, force);
-        todo!()
-    }
-
-    /// Operator insert; swaps if a medium is present (eject, then insert).
-    pub fn insert(&mut self, lun: u8, medium: Box<dyn BlockBackend>) -> Result<(), MediaError> {
-        let _ = (lun, medium);
-        todo!()
-    }
-
-    pub fn status(&self) -> Vec<LunStatus> {
-        todo!()
-    }
-
-    /// Flushes every writable medium (before exit).
-    pub fn flush(&mut self) -> io::Result<()> {
-        todo!()
-    }
 }
