@@ -45,8 +45,16 @@ vstick_bin() {
         echo "$VSTICK_BIN"
         return
     fi
-    local target=${CARGO_TARGET_DIR:-$REPO/target}
-    (cd "$REPO" && cargo build -q -p vstick >&2)
+    local target=${CARGO_TARGET_DIR:-$REPO/target} log
+    log=$(mktemp)
+    # Compiler chatter (other crates' warnings) is clippy's business; show it only when
+    # the build fails.
+    if ! (cd "$REPO" && cargo build -q -p vstick) >"$log" 2>&1; then
+        cat "$log" >&2
+        rm -f "$log"
+        return 1
+    fi
+    rm -f "$log"
     echo "$target/debug/vstick"
 }
 
@@ -55,7 +63,7 @@ start_vstick() {
     local log=$1
     shift
     local bin
-    bin=$(vstick_bin)
+    bin=$(vstick_bin) || { host_fail vstick-build "cargo build -p vstick failed"; return 1; }
     note "vstick serve $*"
     "$bin" serve "$@" >"$log" 2>&1 &
     VSTICK_PID=$!
