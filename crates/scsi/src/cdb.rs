@@ -48,6 +48,7 @@ pub mod op {
     pub const READ_DISC_STRUCTURE: u8 = 0xAD;
     pub const VERIFY_12: u8 = 0xAF;
     pub const SET_CD_SPEED: u8 = 0xBB;
+    pub const READ_CD: u8 = 0xBE;
     pub const MECHANISM_STATUS: u8 = 0xBD;
 }
 
@@ -127,6 +128,7 @@ pub const OPCODES: &[OpInfo] = &[
     row(op::VERIFY_12, "VERIFY(12)", 12, All, true, false),
     row(op::SET_CD_SPEED, "SET CD SPEED", 12, Optical, false, false),
     row(op::MECHANISM_STATUS, "MECHANISM STATUS", 12, Optical, false, false),
+    row(op::READ_CD, "READ CD", 12, Optical, true, false),
 ];
 
 /// The table row for `opcode` on a LUN of `kind`, if that LUN implements it.
@@ -149,29 +151,107 @@ pub enum PageControl {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     TestUnitReady,
-    RequestSense { alloc: u16 },
-    Inquiry { evpd: bool, page: u8, alloc: u16 },
-    ModeSelect { param_len: u16 },
-    ModeSense { ten: bool, dbd: bool, llbaa: bool, pc: PageControl, page: u8, subpage: u8, alloc: u16 },
-    StartStopUnit { power_condition: u8, loej: bool, start: bool },
-    PreventAllow { prevent: bool },
-    ReadFormatCapacities { alloc: u16 },
+    RequestSense {
+        alloc: u16,
+    },
+    Inquiry {
+        evpd: bool,
+        page: u8,
+        alloc: u16,
+    },
+    ModeSelect {
+        param_len: u16,
+    },
+    ModeSense {
+        ten: bool,
+        dbd: bool,
+        llbaa: bool,
+        pc: PageControl,
+        page: u8,
+        subpage: u8,
+        alloc: u16,
+    },
+    StartStopUnit {
+        power_condition: u8,
+        loej: bool,
+        start: bool,
+    },
+    PreventAllow {
+        prevent: bool,
+    },
+    ReadFormatCapacities {
+        alloc: u16,
+    },
     ReadCapacity10,
-    ReadCapacity16 { alloc: u32 },
-    Read { lba: u64, blocks: u32, fua: bool },
-    Write { lba: u64, blocks: u32, fua: bool },
-    Verify { lba: u64, blocks: u32, bytchk: bool },
-    SynchronizeCache { lba: u64, blocks: u32 },
-    ReportLuns { select: u8, alloc: u32 },
-    ReadToc { msf: bool, format: u8, track: u8, alloc: u16 },
-    GetConfiguration { rt: u8, start: u16, alloc: u16 },
-    GetEventStatus { classes: u8, alloc: u16 },
-    ReadDiscInformation { alloc: u16 },
-    ReadTrackInformation { address_type: u8, address: u32, alloc: u16 },
-    ReadDiscStructure { media_type: u8, layer: u8, format: u8, alloc: u16 },
-    MechanismStatus { alloc: u16 },
+    ReadCapacity16 {
+        alloc: u32,
+    },
+    Read {
+        lba: u64,
+        blocks: u32,
+        fua: bool,
+    },
+    Write {
+        lba: u64,
+        blocks: u32,
+        fua: bool,
+    },
+    Verify {
+        lba: u64,
+        blocks: u32,
+        bytchk: bool,
+    },
+    SynchronizeCache {
+        lba: u64,
+        blocks: u32,
+    },
+    ReportLuns {
+        select: u8,
+        alloc: u32,
+    },
+    ReadToc {
+        msf: bool,
+        format: u8,
+        track: u8,
+        alloc: u16,
+    },
+    GetConfiguration {
+        rt: u8,
+        start: u16,
+        alloc: u16,
+    },
+    GetEventStatus {
+        classes: u8,
+        alloc: u16,
+    },
+    ReadDiscInformation {
+        alloc: u16,
+    },
+    ReadTrackInformation {
+        address_type: u8,
+        address: u32,
+        alloc: u16,
+    },
+    ReadDiscStructure {
+        media_type: u8,
+        layer: u8,
+        format: u8,
+        alloc: u16,
+    },
+    MechanismStatus {
+        alloc: u16,
+    },
     SetCdSpeed,
     GetPerformance,
+    /// READ CD (MMC-6 §6.19): `main` is byte 9 (sync/header/user data/EDC/C2 selection),
+    /// `sub` the sub-channel selection.
+    ReadCd {
+        lba: u64,
+        blocks: u32,
+        sector_type: u8,
+        main: u8,
+        sub: u8,
+    },
 }
 
 /// Why a CDB was refused; both map to ILLEGAL REQUEST.
@@ -382,6 +462,13 @@ pub fn decode(info: &OpInfo, cdb: &[u8]) -> Result<Command, CdbError> {
         op::MECHANISM_STATUS => Command::MechanismStatus { alloc: be16(&b, 8) },
         op::SET_CD_SPEED => Command::SetCdSpeed,
         op::GET_PERFORMANCE => Command::GetPerformance,
+        op::READ_CD => Command::ReadCd {
+            lba: u64::from(be32(&b, 2)),
+            blocks: (u32::from(b[6]) << 16) | (u32::from(b[7]) << 8) | u32::from(b[8]),
+            sector_type: (b[1] >> 2) & 0x07,
+            main: b[9],
+            sub: b[10] & 0x07,
+        },
         // The table and this match list the same opcodes; a row without an arm is a bug
         // that must still not panic on peer input.
         _ => return Err(CdbError::InvalidField),

@@ -128,6 +128,29 @@ fn toc_raw(m: &Medium, session: u8) -> Result<Vec<u8>, Sense> {
     Ok(b)
 }
 
+/// Expected sector types of READ CD (MMC-6 table 347): any, or CD-DA, or mode 1.
+const SECTOR_ANY: u8 = 0;
+const SECTOR_CDDA: u8 = 1;
+const SECTOR_MODE1: u8 = 2;
+/// READ CD byte 9: user data only.
+const MAIN_USER_DATA: u8 = 0x10;
+
+/// READ CD over an ISO image: only the 2048-byte user data of mode 1 sectors
+/// exists, so only that selection (or none) can be served.
+pub fn check_read_cd(sector_type: u8, main: u8, sub: u8) -> Result<(), Sense> {
+    match sector_type {
+        SECTOR_ANY | SECTOR_MODE1 => {}
+        // Our one track is data: audio and mode 2 sectors do not exist on it.
+        SECTOR_CDDA | 3..=5 => return Err(Sense::ILLEGAL_MODE_FOR_TRACK),
+        _ => return Err(Sense::INVALID_FIELD_IN_CDB),
+    }
+    if (main != 0 && main != MAIN_USER_DATA) || sub != 0 {
+        // Sync, headers, EDC/ECC, C2 or sub-channel data: we have no raw sectors.
+        return Err(Sense::INVALID_FIELD_IN_CDB);
+    }
+    Ok(())
+}
+
 /// Standard disc information, 34 bytes (MMC-6 §6.22.3.1, table 404).
 pub fn disc_information() -> Vec<u8> {
     let mut b = vec![0u8; 34];

@@ -512,6 +512,18 @@ fn with_medium(m: &crate::lun::Medium, command: Command) -> Outcome {
         C::ReadDiscStructure { media_type, layer, format, alloc } => {
             data(optical::disc_structure(m, media_type, layer, format), alloc)
         }
+        C::ReadCd { lba, blocks, sector_type, main, sub } => {
+            if let Err(s) = optical::check_read_cd(sector_type, main, sub) {
+                return Outcome::Fail(s);
+            }
+            // No field selected: nothing is transferred (MMC-6 §6.19.2.9).
+            let blocks = if main == 0 { 0 } else { blocks };
+            match block_range(m, lba, blocks) {
+                Ok((_, 0)) => Outcome::Good,
+                Ok((offset, len)) => Outcome::Read { offset, len },
+                Err(s) => Outcome::Fail(s),
+            }
+        }
         // Commands handled in `execute`; unreachable, but must not panic.
         _ => Outcome::Fail(Sense::INVALID_OPCODE),
     }

@@ -402,3 +402,25 @@ fn verify_and_sync_cache_on_optical() {
     assert_eq!(h.cmd(0, &[0x2F, 0, 0, 0, 0, 0, 0, 0, 16, 0]).status, Status::Good);
     assert_eq!(h.cmd(0, &[0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0]).status, Status::Good);
 }
+
+fn read_cd(lba: u32, blocks: u32, sector_type: u8, main: u8, sub: u8) -> [u8; 12] {
+    let l = lba.to_be_bytes();
+    let n = blocks.to_be_bytes();
+    [0xBE, sector_type << 2, l[0], l[1], l[2], l[3], n[1], n[2], n[3], main, sub, 0]
+}
+
+#[test]
+fn read_cd_user_data_only() {
+    let mut h = cd();
+    let d = h.cmd(0, &read_cd(5, 2, 0, 0x10, 0)).good(); // any type, user data
+    assert_eq!(d, (5 * 2048..7 * 2048).map(pattern).collect::<Vec<_>>());
+    assert_eq!(h.cmd(0, &read_cd(5, 1, 2, 0x10, 0)).good().len(), 2048); // mode 1
+    let r = h.cmd(0, &read_cd(5, 1, 0, 0x00, 0)); // nothing selected
+    assert_eq!((r.stage, r.status), (DataStage::None, Status::Good));
+    h.expect_check(0, &read_cd(5, 1, 1, 0x10, 0), Sense::ILLEGAL_MODE_FOR_TRACK); // CD-DA
+    h.expect_check(0, &read_cd(5, 1, 0, 0xF8, 0), Sense::INVALID_FIELD_IN_CDB); // raw 2352
+    h.expect_check(0, &read_cd(5, 1, 0, 0x10, 1), Sense::INVALID_FIELD_IN_CDB); // sub-channel
+    h.expect_check(0, &read_cd(999, 2, 0, 0x10, 0), Sense::LBA_OUT_OF_RANGE);
+    let mut d = Host::ready(vec![disk(8, 512, false)]);
+    d.expect_check(0, &read_cd(0, 1, 0, 0x10, 0), Sense::INVALID_OPCODE);
+}
