@@ -4,7 +4,7 @@
 //! session calls, so the session can be tested with a fake and reused for any
 //! other device model.
 
-use vstick_bot::{InResult, OutResult};
+use vstick_bot::{CommandTarget, InResult, OutResult};
 use vstick_usb::{
     ControlResult, DeviceSummary, EndpointInfo, InterfaceInfo, MassStorageDevice, Setup, Speed,
 };
@@ -27,7 +27,7 @@ pub trait RedirDevice {
     fn reset(&mut self);
 }
 
-impl RedirDevice for MassStorageDevice {
+impl<T: CommandTarget> RedirDevice for MassStorageDevice<T> {
     fn speed(&self) -> Speed {
         MassStorageDevice::speed(self)
     }

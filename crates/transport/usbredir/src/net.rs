@@ -2,13 +2,14 @@
 //! for QEMU's `server=on` chardev). Each connection is a fresh [`Session`]
 //! over a freshly reset device; only bytes move here.
 
+use std::fmt::Display;
 use std::future::Future;
 use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tracing::{debug, info, warn};
 
 use crate::device::RedirDevice;
@@ -86,12 +87,13 @@ where
 /// `-chardev socket,host=..,port=..,server=on,wait=off`), retrying every
 /// second until it answers, and again after each disconnect. Returns when
 /// `shutdown` completes.
-pub async fn connect<D>(
-    addr: &str,
+pub async fn connect<A, D>(
+    addr: A,
     device: Arc<Mutex<D>>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()>
 where
+    A: ToSocketAddrs + Clone + Display,
     D: RedirDevice + ?Sized,
 {
     let mut shutdown = std::pin::pin!(shutdown);
@@ -99,7 +101,7 @@ where
     loop {
         let attempt = tokio::select! {
             () = &mut shutdown => return Ok(()),
-            attempt = TcpStream::connect(addr) => attempt,
+            attempt = TcpStream::connect(addr.clone()) => attempt,
         };
         match attempt {
             Ok(stream) => {
@@ -108,7 +110,7 @@ where
                 let conn = run_connection(stream, &device);
                 tokio::select! {
                     () = &mut shutdown => return Ok(()),
-                    result = conn => log_end(addr, result),
+                    result = conn => log_end(&addr.to_string(), result),
                 }
             }
             Err(e) if !warned => {
