@@ -1,0 +1,159 @@
+//! Reading the source directory of an image into a tree, after checking that everything in it
+//! can be read.
+//!
+//! File contents are not read here: the tree only records each file's path and length, and the
+//! image writer streams the bytes when it reaches the file. That keeps memory independent of the
+//! image size. Unreadable entries are all collected first, so the user gets one error naming
+//! every one of them instead of a failure halfway through a multi-gigabyte write.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use hadris_fs::host::{self, OnError, TreeOptions};
+use hadris_fs::{FileType, PathError, Tree, TreeEntry};
+
+use crate::error::{Error, Problem, Result, io_reason};
+
+/// A source tree and what it holds.
+pub(crate) struct Source {
+    pub(crate) tree: Tree,
+    pub(crate) stats: Stats,
+}
+
+/// Counts of a source tree's nodes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub files: u64,
+    pub dirs: u64,
+    pub symlinks: u64,
+    /// Sum of the file lengths (hard-linked files counted once per name).
+    pub bytes: u64,
+}
+
+/// Reads `root` as a tree: symlinks kept as symlinks, Unix modes, owners and times kept.
+pub(crate) fn read(root: &Path) -> Result<Source> {
+    match std::fs::metadata(root) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => return Err(Error::SourceNotDir { path: root.to_path_buf() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::SourceMissing { path: root.to_path_buf() });
+        }
+        Err(e) => return Err(Error::io(root, "cannot access the source directory", e)),
+    }
+    let (tree, skipped) = host::read_tree(root, &TreeOptions::new().with_on_error(OnError::Skip))
+        .map_err(|e| Error::backend(format!("reading {}", root.display()), e))?;
+    let mut problems: Vec<Problem> = skipped.iter().map(|e| problem(root, e)).collect();
+    let stats = walk(root, &tree, &mut problems);
+    if !problems.is_empty() {
+        problems.sort_by(|a, b| a.path.cmp(&b.path));
+        problems.dedup_by(|a, b| a.path == b.path);
+        return Err(Error::Unreadable { problems });
+    }
+    Ok(Source { tree, stats })
+}
+
+/// The host path of a tree path below `root` (tree paths are the host's name bytes).
+pub(crate) fn host_path(root: &Path, tree_path: &[u8]) -> PathBuf {
+    let relative = tree_path.strip_prefix(b"/").unwrap_or(tree_path);
+    if relative.is_empty() { root.to_path_buf() } else { root.join(OsStr::from_bytes(relative)) }
+}
+
+fn problem(root: &Path, err: &PathError) -> Problem {
+    let path = match (err.host_path(), err.path()) {
+        (Some(host), _) => host.to_path_buf(),
+        (None, Some(tree)) => host_path(root, tree),
+        (None, None) => root.to_path_buf(),
+    };
+    let reason = match err.raw_os_error() {
+        Some(code) => io_reason(&std::io::Error::from_raw_os_error(code)),
+        None => err.message().to_owned(),
+    };
+    Problem { path, reason }
+}
+
+/// Counts the nodes and opens every regular file once, so unreadable files fail now.
+fn walk(root: &Path, tree: &Tree, problems: &mut Vec<Problem>) -> Stats {
+    let mut stats = Stats::default();
+    let mut pending: Vec<(TreeEntry<'_>, PathBuf)> = vec![(tree.root(), root.to_path_buf())];
+    while let Some((dir, dir_path)) = pending.pop() {
+        for (name, child) in dir.children() {
+            let path = dir_path.join(OsStr::from_bytes(name.as_bytes()));
+            let node = child.node();
+            match node.file_type() {
+                FileType::Dir => {
+                    stats.dirs += 1;
+                    pending.push((child, path));
+                }
+                FileType::File => {
+                    stats.files += 1;
+                    stats.bytes += node.content().map_or(0, |c| c.len());
+                    if let Err(e) = std::fs::File::open(&path) {
+                        problems.push(Problem { path, reason: io_reason(&e) });
+                    }
+                }
+                FileType::Symlink => stats.symlinks += 1,
+                _ => {}
+            }
+        }
+    }
+    stats
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn running_as_root() -> bool {
+        // Root reads files whatever their mode, so permission tests would not fail as expected.
+        std::fs::read_to_string("/proc/self/status")
+            .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
+            .unwrap_or(false)
+    }
+
+    #[test]
+    fn counts_nodes_and_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
+        std::fs::write(dir.path().join("a/b/f"), b"12345").unwrap();
+        std::fs::write(dir.path().join("g"), b"xy").unwrap();
+        std::os::unix::fs::symlink("g", dir.path().join("l")).unwrap();
+        let src = read(dir.path()).unwrap();
+        assert_eq!(src.stats, Stats { files: 2, dirs: 2, symlinks: 1, bytes: 7 });
+    }
+
+    #[test]
+    fn missing_and_non_directory_sources() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope");
+        assert_eq!(
+            read(&missing).err().unwrap().to_string(),
+            format!("{}: source directory not found", missing.display())
+        );
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"").unwrap();
+        assert_eq!(read(&file).err().unwrap().to_string(), format!("{}: not a directory", file.display()));
+    }
+
+    #[test]
+    fn names_every_unreadable_entry() {
+        if running_as_root() {
+            eprintln!("skipped: running as root, permission bits do not stop reads");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret.txt");
+        std::fs::write(&secret, b"x").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
+        let closed = dir.path().join("closed");
+        std::fs::create_dir(&closed).unwrap();
+        std::fs::write(closed.join("inner"), b"x").unwrap();
+        std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o000)).unwrap();
+        let err = read(dir.path()).err().unwrap().to_string();
+        std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(err.starts_with("cannot read 2 entries of the source: "), "{err}");
+        assert!(err.contains(&format!("{} (permission denied)", secret.display())), "{err}");
+        assert!(err.contains(&format!("{} (permission denied)", closed.display())), "{err}");
+    }
+}
