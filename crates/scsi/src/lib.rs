@@ -14,6 +14,19 @@
 //!
 //! [`Target::abort`] drops a command whose data stage the transport refused
 //! (phase error, reset).
+//!
+//! READ/WRITE data is streamed straight between the transport's buffers and the
+//! backend (`offset = lba * block_size + bytes already moved`); nothing the
+//! size of a transfer is ever allocated. Small responses (INQUIRY, MODE SENSE,
+//! READ TOC, ...) are built whole and truncated to the allocation length.
+//!
+//! Modules, one concern each:
+//! - `cdb`: the opcode table and total CDB decoding into typed commands;
+//! - `sense`: fixed-format sense data and the per-LUN unit-attention queue;
+//! - `target`: dispatch (unit attention → opcode → CDB → medium checks) and data stages;
+//! - `lun`: medium, tray, lock and media-change state of one logical unit;
+//! - `inquiry`, `mode`, `disk`: SPC/SBC responses;
+//! - `optical`, `configuration`, `events`: MMC responses (TOC, profiles/features, GESN).
 
 mod cdb;
 mod configuration;

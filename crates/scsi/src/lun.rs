@@ -70,6 +70,11 @@ pub struct Lun {
 impl Lun {
     pub fn new(config: LunConfig) -> Self {
         let kind = config.kind;
+        if kind == LunKind::Optical
+            && let Some(b) = config.medium.as_ref().filter(|b| b.block_size() != CD_BLOCK_SIZE)
+        {
+            tracing::warn!(block_size = b.block_size(), "CD/DVD LUN configured with a non-2048-byte medium");
+        }
         let mut unit_attentions = UnitAttentions::default();
         // Every LUN powers on with 06/29/00 (SAM-5 §6.4).
         unit_attentions.push(Sense::POWER_ON_RESET);

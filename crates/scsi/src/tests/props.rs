@@ -27,8 +27,12 @@ fn all_kinds() -> Host {
 /// A CDB: mostly a known opcode followed by random bytes, sometimes anything.
 fn cdb_strategy() -> impl Strategy<Value = Vec<u8>> {
     let known = prop::sample::select(OPCODES.iter().map(|r| r.opcode).collect::<Vec<_>>());
+    // Small values reach the valid paths (LBA in range, real page codes) more often.
+    let interesting =
+        prop::sample::select(vec![0x00u8, 0x01, 0x02, 0x08, 0x10, 0x1C, 0x2A, 0x3F, 0x40, 0x80, 0x83, 0xAA]);
+    let byte = prop_oneof![Just(0u8), 0u8..4, interesting, any::<u8>()];
     prop_oneof![
-        (known, prop::collection::vec(any::<u8>(), 0..=15)).prop_map(|(op, rest)| {
+        (known, prop::collection::vec(byte, 0..=15)).prop_map(|(op, rest)| {
             let mut c = vec![op];
             c.extend(rest);
             c
