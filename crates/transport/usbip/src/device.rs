@@ -12,7 +12,7 @@ use vstick_usb::{
     ControlResult, DeviceSummary, EndpointInfo, InterfaceInfo, MassStorageDevice, Setup, Speed,
 };
 
-use crate::codec::{BusId, CodecError, DeviceRecord, ExportedDevice, InterfaceRecord, SysfsPath, WireSpeed};
+use crate::codec::{BusId, DeviceRecord, ExportedDevice, InterfaceRecord, SysfsPath, WireSpeed};
 
 /// The device operations a USB/IP session performs.
 pub trait UsbipDevice {
@@ -70,6 +70,11 @@ pub struct ExportInfo {
     pub devnum: u32,
 }
 
+/// A busid that cannot be exported: empty, 32 bytes or longer, or holding a NUL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid USB/IP busid {0:?}: it must be 1 to 31 bytes without NUL, like \"1-1\"")]
+pub struct InvalidBusId(pub String);
+
 /// Default busid: the first port of bus 1.
 pub const DEFAULT_BUSID: &str = "1-1";
 /// Device number reported in the record (1 is the root hub on Linux).
@@ -78,15 +83,17 @@ pub const DEFAULT_DEVNUM: u32 = 2;
 impl ExportInfo {
     /// `busid` like "1-1"; busnum is its leading number (1 when there is
     /// none), the path `/sys/devices/vstick/usb<busnum>/<busid>`.
-    pub fn new(busid: &str) -> Result<Self, CodecError> {
+    pub fn new(busid: &str) -> Result<Self, InvalidBusId> {
+        let invalid = || InvalidBusId(busid.to_owned());
         if busid.is_empty() {
-            return Err(CodecError::StringTooLong { len: 0, field: crate::codec::BUSID_LEN });
+            return Err(invalid());
         }
         let busnum =
             busid.split('-').next().and_then(|n| n.parse::<u32>().ok()).filter(|&n| n > 0).unwrap_or(1);
         Ok(Self {
-            busid: BusId::new(busid)?,
-            path: SysfsPath::new(&format!("/sys/devices/vstick/usb{busnum}/{busid}"))?,
+            busid: BusId::new(busid).map_err(|_| invalid())?,
+            path: SysfsPath::new(&format!("/sys/devices/vstick/usb{busnum}/{busid}"))
+                .map_err(|_| invalid())?,
             busnum,
             devnum: DEFAULT_DEVNUM,
         })

@@ -8,13 +8,20 @@
 //! - [`session`]: one connection as a sans-io state machine over a
 //!   [`UsbipDevice`] (the shared `vstick_usb::MassStorageDevice`).
 //! - [`net`]: the tokio TCP server, [`serve`].
+//!
+//! Limits on what a peer can make the server hold (each enforced before
+//! allocating): one URB's `transfer_buffer_length` ≤
+//! [`codec::MAX_TRANSFER_LENGTH`] (16 MiB), at most [`MAX_PARKED_URBS`]
+//! (4096) IN URBs waiting per connection; beyond either the connection is
+//! closed with a logged reason. Isochronous transfers are not supported
+//! (the device has no isochronous endpoint).
 
 pub mod codec;
 pub mod device;
 pub mod net;
 pub mod session;
 
-pub use device::{DEFAULT_BUSID, ExportInfo, UsbipDevice};
+pub use device::{DEFAULT_BUSID, ExportInfo, InvalidBusId, UsbipDevice};
 pub use net::{DEFAULT_PORT, serve};
 pub use session::{ImportGate, MAX_PARKED_URBS, Phase, Session, SessionError};
 

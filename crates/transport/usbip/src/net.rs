@@ -42,8 +42,7 @@ where
     D: UsbipDevice + Send + 'static,
     S: Future<Output = ()>,
 {
-    let export = ExportInfo::new(&busid)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("USB/IP busid {busid:?}: {e}")))?;
+    let export = ExportInfo::new(&busid).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let claimed = Arc::new(AtomicBool::new(false));
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);

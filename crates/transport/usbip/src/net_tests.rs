@@ -182,3 +182,27 @@ async fn invalid_busid_is_refused() {
     let err = serve(listener, device, "x".repeat(40), std::future::pending()).await.unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
 }
+
+/// `vstick serve` spawns or awaits this future with the real device: it must be `Send`.
+#[test]
+fn serve_future_is_send_for_the_real_device() {
+    fn real(
+        listener: TcpListener,
+        device: Arc<Mutex<vstick_usb::MassStorageDevice>>,
+    ) -> impl std::future::Future<Output = std::io::Result<()>> + Send {
+        serve(listener, device, "1-1".to_owned(), std::future::pending::<()>())
+    }
+    let _ = real;
+}
+
+#[test]
+fn export_info_validates_the_busid() {
+    use crate::device::{ExportInfo, InvalidBusId};
+    let e = ExportInfo::new("3-2").unwrap();
+    assert_eq!((e.busnum, e.devnum, e.devid()), (3, 2, 0x0003_0002));
+    assert_eq!(e.path.as_bytes(), b"/sys/devices/vstick/usb3/3-2");
+    assert_eq!(ExportInfo::new("vstick").unwrap().busnum, 1);
+    for bad in ["", "a\0b", &"x".repeat(32)] {
+        assert_eq!(ExportInfo::new(bad), Err(InvalidBusId(bad.to_owned())));
+    }
+}
