@@ -1,0 +1,61 @@
+//! A minimal usbredir server for a RAW disk and an optional ISO, for trying
+//! the transport on its own (the real command is `vstick serve --usbredir`).
+//!
+//!     cargo run -p vstick-usbredir --example usbredir_serve -- 127.0.0.1:4000 disk.raw [cd.iso]
+//!     qemu-system-x86_64 ... -device qemu-xhci,id=xhci \
+//!         -chardev socket,id=r0,host=127.0.0.1,port=4000,reconnect=1 \
+//!         -device usb-redir,chardev=r0,bus=xhci.0
+//!
+//! `RUST_LOG`-style filtering is not wired; set VSTICK_DEBUG=1 for debug logs.
+//! SIGINT/SIGTERM stop the server and flush the image.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+use vstick_media::{FileImage, OpenOptions};
+use vstick_scsi::{LunConfig, LunKind, Target};
+use vstick_usb::{Identity, MassStorageDevice};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let level =
+        if std::env::var_os("VSTICK_DEBUG").is_some() { tracing::Level::DEBUG } else { tracing::Level::INFO };
+    tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).init();
+    let mut args = std::env::args().skip(1);
+    let (Some(addr), Some(disk)) = (args.next(), args.next().map(PathBuf::from)) else {
+        eprintln!("usage: usbredir_serve ADDR:PORT DISK.raw [CD.iso]");
+        std::process::exit(2);
+    };
+    let mut luns = vec![LunConfig {
+        kind: LunKind::Disk,
+        medium: Some(Box::new(FileImage::open(&disk, OpenOptions::disk(false))?)),
+        serial: "REDIREXAMPLE0".to_owned(),
+    }];
+    if let Some(iso) = args.next().map(PathBuf::from) {
+        luns.push(LunConfig {
+            kind: LunKind::Optical,
+            medium: Some(Box::new(FileImage::open(&iso, OpenOptions::optical())?)),
+            serial: "REDIREXAMPLE1".to_owned(),
+        });
+    }
+    let device = Arc::new(Mutex::new(MassStorageDevice::new(
+        Target::new(luns),
+        Identity::default_for("0123456789ABCDEF".to_owned()),
+    )));
+    let listener = TcpListener::bind(&addr).await?;
+    eprintln!("usbredir_serve: {} on {}", disk.display(), listener.local_addr()?);
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    };
+    vstick_usbredir::serve(listener, Arc::clone(&device), shutdown).await?;
+    device.lock().unwrap_or_else(|e| e.into_inner()).target_mut().flush()?;
+    eprintln!("usbredir_serve: flushed, exiting");
+    Ok(())
+}
