@@ -515,6 +515,7 @@ impl Session {
             }
             ControlResult::Data(_) | ControlResult::Ack => {
                 if reconfigured && !dir_in {
+                    self.cancel_queued(|_| true)?;
                     self.send_interface_and_ep_info(dev)?;
                 }
                 reply.status = Status::SUCCESS;

@@ -597,3 +597,26 @@ fn swap_output_reuses_buffers() {
     h.session.swap_output(&mut nonempty);
     assert_eq!(nonempty.len(), 1 + 18, "appends when the buffer is not empty");
 }
+
+#[test]
+fn set_configuration_as_a_control_transfer_also_refreshes_descriptions() {
+    let mut h = connected();
+    let held = h.bulk_in(0x81, 13);
+    let id = h.control_out(0x00, 0x09, 0, 0, &[]);
+    let r = h.recv();
+    let types: Vec<_> = r.iter().map(|f| f.packet.packet_type()).collect();
+    assert_eq!(
+        types,
+        [
+            PacketType::BULK_PACKET,
+            PacketType::INTERFACE_INFO,
+            PacketType::EP_INFO,
+            PacketType::CONTROL_PACKET
+        ]
+    );
+    assert_eq!((r[0].id, bulk(&r[0]).0.status), (held, Status::CANCELLED));
+    let Packet::InterfaceInfo(ifs) = &r[1].packet else { unreachable!() };
+    assert_eq!(ifs.interface_count, 0);
+    assert_eq!((r[3].id, control(&r[3]).0.status), (id, Status::SUCCESS));
+    assert_eq!(h.dev.config, 0);
+}
