@@ -1,0 +1,320 @@
+//! BOT over the real SCSI target and an in-memory disk: what a host driver
+//! (Linux usb-storage, Windows usbstor) does, one transfer at a time.
+
+use vstick_bot::{BulkOnly, CSW_LEN, Cbw, Csw, CswStatus, InResult, OutResult};
+use vstick_media::MemoryImage;
+use vstick_scsi::{LunConfig, LunKind, Target};
+
+const BLOCK: usize = 512;
+const BLOCKS: usize = 2048; // 1 MiB
+
+fn disk_target() -> Target {
+    Target::new(vec![LunConfig {
+        kind: LunKind::Disk,
+        medium: Some(Box::new(MemoryImage::new(BLOCKS * BLOCK, BLOCK as u32, false))),
+        serial: "BOTTEST0001".into(),
+    }])
+}
+
+enum Data<'a> {
+    None,
+    /// Read this many bytes (H), in IN transfers of `chunk` bytes.
+    In {
+        len: u32,
+        chunk: usize,
+    },
+    /// Write these bytes, in OUT transfers of `chunk` bytes.
+    Out {
+        data: &'a [u8],
+        chunk: usize,
+    },
+}
+
+/// A host that runs one BOT command at a time.
+struct Host {
+    bot: BulkOnly,
+    target: Target,
+    tag: u32,
+}
+
+impl Host {
+    fn new(target: Target) -> Self {
+        Self { bot: BulkOnly::new(), target, tag: 0 }
+    }
+
+    /// CBW, data stage, CSW; returns the data read and the CSW. A stalled
+    /// data-in stage is cleared (CLEAR_FEATURE) before reading the CSW, as
+    /// Linux does.
+    fn command(&mut self, lun: u8, cdb: &[u8], data: Data<'_>) -> (Vec<u8>, Csw) {
+        self.tag += 1;
+        let (len, dir_in) = match data {
+            Data::None => (0, false),
+            Data::In { len, .. } => (len, true),
+            Data::Out { data, .. } => (data.len() as u32, false),
+        };
+        let cbw = Cbw::new(self.tag, len, dir_in, lun, cdb).unwrap().to_bytes();
+        assert_eq!(self.bot.bulk_out(&mut self.target, &cbw), OutResult::Accepted(31));
+        let mut read = Vec::new();
+        match data {
+            Data::None => {}
+            Data::In { len, chunk } => {
+                while read.len() < len as usize {
+                    let want = chunk.min(len as usize - read.len());
+                    let mut buf = vec![0u8; want];
+                    match self.bot.bulk_in(&mut self.target, &mut buf) {
+                        InResult::Data(n) => {
+                            read.extend_from_slice(&buf[..n]);
+                            if n < want {
+                                break; // short packet
+                            }
+                        }
+                        InResult::Stall => {
+                            self.bot.clear_halt(true);
+                            break;
+                        }
+                        InResult::Pending => panic!("data-in pending"),
+                    }
+                }
+            }
+            Data::Out { data, chunk } => {
+                for piece in data.chunks(chunk) {
+                    match self.bot.bulk_out(&mut self.target, piece) {
+                        OutResult::Accepted(n) => assert_eq!(n, piece.len()),
+                        OutResult::Stall => {
+                            self.bot.clear_halt(false);
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        let mut csw = [0u8; CSW_LEN];
+        assert_eq!(self.bot.bulk_in(&mut self.target, &mut csw), InResult::Data(CSW_LEN));
+        let csw = Csw::parse(&csw).unwrap();
+        assert_eq!(csw.tag, self.tag, "tag echoed");
+        (read, csw)
+    }
+
+    fn sense(&mut self, lun: u8) -> (u8, u8, u8) {
+        let (s, csw) = self.command(lun, &[0x03, 0, 0, 0, 18, 0], Data::In { len: 18, chunk: 512 });
+        assert_eq!(csw.status, CswStatus::Passed);
+        (s[2] & 0x0F, s[12], s[13])
+    }
+
+    /// Clears the power-on unit attention.
+    fn ready(&mut self) {
+        let (_, csw) = self.command(0, &TUR, Data::None);
+        if csw.status == CswStatus::Failed {
+            assert_eq!(self.sense(0), (0x06, 0x29, 0x00));
+        }
+        assert_eq!(self.command(0, &TUR, Data::None).1.status, CswStatus::Passed);
+    }
+}
+
+const TUR: [u8; 6] = [0x00, 0, 0, 0, 0, 0];
+
+fn read10(lba: u32, blocks: u16) -> [u8; 10] {
+    let [a, b, c, d] = lba.to_be_bytes();
+    let [e, f] = blocks.to_be_bytes();
+    [0x28, 0, a, b, c, d, 0, e, f, 0]
+}
+
+fn write10(lba: u32, blocks: u16) -> [u8; 10] {
+    let mut cdb = read10(lba, blocks);
+    cdb[0] = 0x2A;
+    cdb
+}
+
+#[test]
+fn inquiry_and_read_capacity() {
+    let mut host = Host::new(disk_target());
+    let (inq, csw) = host.command(0, &[0x12, 0, 0, 0, 36, 0], Data::In { len: 36, chunk: 512 });
+    assert_eq!(csw, Csw { tag: 1, residue: 0, status: CswStatus::Passed });
+    assert_eq!(inq.len(), 36);
+    assert_eq!(inq[0] & 0x1F, 0x00, "direct-access block device");
+    assert_eq!(inq[1] & 0x80, 0x80, "removable");
+    host.ready();
+    let (cap, csw) = host.command(0, &[0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0], Data::In { len: 8, chunk: 512 });
+    assert_eq!(csw.status, CswStatus::Passed);
+    assert_eq!(cap, [0, 0, 0x07, 0xFF, 0, 0, 0x02, 0x00], "last LBA 2047, 512-byte blocks");
+}
+
+#[test]
+fn write_then_read_back_in_sg_chunks() {
+    let mut host = Host::new(disk_target());
+    host.ready();
+    let data: Vec<u8> = (0..64 * BLOCK).map(|i| (i * 31 % 253) as u8).collect();
+    let (_, csw) = host.command(0, &write10(100, 64), Data::Out { data: &data, chunk: 4096 + 512 });
+    assert_eq!(csw, Csw { tag: csw.tag, residue: 0, status: CswStatus::Passed });
+    let (back, csw) = host.command(0, &read10(100, 64), Data::In { len: data.len() as u32, chunk: 16384 });
+    assert_eq!(csw.status, CswStatus::Passed);
+    assert_eq!(csw.residue, 0);
+    assert_eq!(back, data);
+    // The neighbours are untouched.
+    let (before, _) = host.command(0, &read10(99, 1), Data::In { len: 512, chunk: 512 });
+    assert_eq!(before, vec![0u8; 512]);
+}
+
+#[test]
+fn inquiry_allocation_longer_than_response_is_case_5() {
+    let mut host = Host::new(disk_target());
+    // Windows asks INQUIRY with a 255-byte allocation; the standard data is shorter.
+    let (inq, csw) = host.command(0, &[0x12, 0, 0, 0, 0xFF, 0], Data::In { len: 255, chunk: 512 });
+    assert!(inq.len() < 255 && inq.len() >= 36);
+    assert_eq!(csw.status, CswStatus::Passed);
+    assert_eq!(csw.residue, 255 - inq.len() as u32);
+}
+
+#[test]
+fn short_host_buffer_is_phase_error_then_reset_recovery() {
+    let mut host = Host::new(disk_target());
+    host.ready();
+    // Case 7: the host expects 512 bytes of a 2-block READ.
+    let (got, csw) = host.command(0, &read10(0, 2), Data::In { len: 512, chunk: 512 });
+    assert_eq!(got.len(), 512);
+    assert_eq!(csw.status, CswStatus::PhaseError);
+    // Linux: Bulk-Only reset, clear both halts, carry on.
+    host.bot.reset(&mut host.target);
+    host.bot.clear_halt(true);
+    host.bot.clear_halt(false);
+    assert_eq!(host.command(0, &TUR, Data::None).1.status, CswStatus::Passed, "no unit attention");
+    let (got, csw) = host.command(0, &read10(0, 2), Data::In { len: 1024, chunk: 512 });
+    assert_eq!((got.len(), csw.status), (1024, CswStatus::Passed));
+}
+
+#[test]
+fn no_data_command_with_data_in_expected_stalls() {
+    let mut host = Host::new(disk_target());
+    host.ready();
+    // Case 4: TEST UNIT READY while the host expects 512 bytes in.
+    let (got, csw) = host.command(0, &TUR, Data::In { len: 512, chunk: 512 });
+    assert!(got.is_empty());
+    assert_eq!(csw.residue, 512);
+    assert_eq!(csw.status, CswStatus::Passed);
+}
+
+#[test]
+fn missing_lun_fails_with_lun_not_supported() {
+    let mut host = Host::new(disk_target());
+    let (inq, csw) = host.command(3, &[0x12, 0, 0, 0, 36, 0], Data::In { len: 36, chunk: 512 });
+    assert_eq!(csw.status, CswStatus::Passed);
+    assert_eq!(inq[0], 0x7F, "peripheral qualifier 3, type 1F");
+    assert_eq!(host.command(3, &TUR, Data::None).1.status, CswStatus::Failed);
+    assert_eq!(host.sense(3), (0x05, 0x25, 0x00));
+    assert!(!host.bot.is_wedged());
+}
+
+#[test]
+fn write_past_the_end_fails_and_data_is_discarded() {
+    let mut host = Host::new(disk_target());
+    host.ready();
+    let data = vec![0xEE; 1024];
+    let (_, csw) = host.command(0, &write10(BLOCKS as u32 - 1, 2), Data::Out { data: &data, chunk: 512 });
+    assert_eq!(csw.status, CswStatus::Failed);
+    assert_eq!(csw.residue, 1024, "nothing written");
+    assert_eq!(host.sense(0), (0x05, 0x21, 0x00));
+    let (last, _) = host.command(0, &read10(BLOCKS as u32 - 1, 1), Data::In { len: 512, chunk: 512 });
+    assert_eq!(last, vec![0u8; 512]);
+}
+
+#[test]
+fn short_write_is_phase_error_and_writes_nothing() {
+    let mut host = Host::new(disk_target());
+    host.ready();
+    // Case 13: WRITE(10) of 2 blocks, host sends only one.
+    let data = vec![0x77; 512];
+    let (_, csw) = host.command(0, &write10(5, 2), Data::Out { data: &data, chunk: 512 });
+    assert_eq!(csw.status, CswStatus::PhaseError);
+    host.bot.reset(&mut host.target);
+    let (block, _) = host.command(0, &read10(5, 1), Data::In { len: 512, chunk: 512 });
+    assert_eq!(block, vec![0u8; 512], "no partial write");
+}
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Cbw { lun: u8, cdb: Vec<u8>, len: u32, dir_in: bool },
+        Out(usize),
+        In(usize),
+        Clear(bool),
+        Reset,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        // Opcodes the disk knows (and a few it does not), with random fields.
+        let opcode = prop_oneof![
+            Just(0x00u8),
+            Just(0x03),
+            Just(0x12),
+            Just(0x1A),
+            Just(0x1B),
+            Just(0x1E),
+            Just(0x23),
+            Just(0x25),
+            Just(0x28),
+            Just(0x2A),
+            Just(0x2F),
+            Just(0x35),
+            Just(0x5A),
+            Just(0x88),
+            Just(0x8A),
+            Just(0x9E),
+            Just(0xA0),
+            any::<u8>(),
+        ];
+        let cdb = (opcode, proptest::collection::vec(any::<u8>(), 5..16)).prop_map(|(op, mut rest)| {
+            // Keep transfer lengths small so the stages stay short.
+            if let Some(b) = rest.get_mut(6) {
+                *b = 0;
+            }
+            rest.insert(0, op);
+            rest
+        });
+        prop_oneof![
+            3 => (0u8..3, cdb, 0u32..5000, any::<bool>())
+                .prop_map(|(lun, cdb, len, dir_in)| Op::Cbw { lun, cdb, len, dir_in }),
+            3 => (0usize..3000).prop_map(Op::Out),
+            4 => (0usize..3000).prop_map(Op::In),
+            1 => any::<bool>().prop_map(Op::Clear),
+            1 => Just(Op::Reset),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        #[test]
+        fn arbitrary_commands_on_a_real_target(ops in proptest::collection::vec(op(), 0..40)) {
+            let mut host = Host::new(disk_target());
+            for op in ops {
+                match op {
+                    Op::Cbw { lun, cdb, len, dir_in } => {
+                        let cbw = Cbw::new(7, len, dir_in, lun, &cdb).unwrap().to_bytes();
+                        let _ = host.bot.bulk_out(&mut host.target, &cbw);
+                    }
+                    Op::Out(n) => {
+                        let _ = host.bot.bulk_out(&mut host.target, &vec![0xA5; n]);
+                    }
+                    Op::In(n) => {
+                        let mut buf = vec![0u8; n];
+                        if let InResult::Data(got) = host.bot.bulk_in(&mut host.target, &mut buf) {
+                            prop_assert!(got <= n);
+                        }
+                    }
+                    Op::Clear(dir_in) => host.bot.clear_halt(dir_in),
+                    Op::Reset => host.bot.reset(&mut host.target),
+                }
+            }
+            host.bot.reset(&mut host.target);
+            host.bot.clear_halt(true);
+            host.bot.clear_halt(false);
+            host.tag = 1000;
+            let (inq, csw) = host.command(0, &[0x12, 0, 0, 0, 36, 0], Data::In { len: 36, chunk: 512 });
+            prop_assert_eq!(csw.status, CswStatus::Passed);
+            prop_assert_eq!(inq.len(), 36);
+        }
+    }
+}
