@@ -32,6 +32,10 @@ xorriso -as mkisofs -quiet -J -R -V VSTICKTEST -o "$work/test.iso" "$tree" 2>"$w
     cat "$work/xorriso.log"
     exit 1
 }
+# A second ISO for the host-driven media change: different content proves the swap.
+mkdir -p "$work/iso2-tree"
+echo "second medium" >"$work/iso2-tree/SECOND.TXT"
+xorriso -as mkisofs -quiet -J -R -V VSTICKTWO -o "$work/second.iso" "$work/iso2-tree" 2>>"$work/xorriso.log"
 note "media ready: disk.raw $((DISK_BYTES >> 20)) MiB, test.iso $(($(stat -c %s "$work/test.iso") >> 10)) KiB"
 
 guest_env=(
@@ -50,7 +54,10 @@ vstick)
     port=$(free_port)
     start_vstick "$work/vstick.log" --usbredir "127.0.0.1:$port" \
         --disk "$work/disk.raw" --cdrom "$work/test.iso" --control "$work/ctl.sock" -v || exit 1
-    guest_env+=(--env EXPECT_VENDOR=vstick)
+    guest_env+=(--env EXPECT_VENDOR=vstick --env HOST_MEDIA_CONTROL=1)
+    # The guest asks for media changes with "VSTICK-HOST insert|eject LUN".
+    media_hook=$GUEST_TESTS/lib/vstick-media-hook
+    hook=(--host-hook "$media_hook $(vstick_bin) $work/ctl.sock $work/second.iso")
     # reconnect=1: QEMU retries every second until vstick accepts, so no start-up race.
     device_args=(
         -chardev "socket,id=r0,host=127.0.0.1,port=$port,reconnect=1"
@@ -58,7 +65,9 @@ vstick)
     )
     ;;
 qemu)
-    guest_env+=(--env EXPECT_VENDOR=QEMU --env QEMU_SENSE_QUIRK=1)
+    guest_env+=(--env EXPECT_VENDOR=QEMU --env QEMU_SENSE_QUIRK=1 --env HOST_MEDIA_CONTROL=1)
+    # Media changes through the QEMU monitor, as vstick ctl does for vstick.
+    hook=(--host-hook "$GUEST_TESTS/lib/qemu-media-hook $work/monitor.sock $work/second.iso")
     # One usb-bot device, two LUNs: the same shape vstick presents.
     device_args=(
         -drive "if=none,id=d0,file=$work/disk.raw,format=raw"
@@ -66,6 +75,7 @@ qemu)
         -device usb-bot,id=bot0,bus=xhci.0
         -device scsi-hd,bus=bot0.0,scsi-id=0,lun=0,drive=d0
         -device scsi-cd,bus=bot0.0,scsi-id=0,lun=1,drive=c0
+        -monitor "unix:$work/monitor.sock,server=on,wait=off"
     )
     ;;
 *)
@@ -77,7 +87,7 @@ esac
 # --- the guest ---------------------------------------------------------------------------
 
 guest_rc=0
-"$GUEST_TESTS/run-guest" --log "$work/console.log" "${guest_env[@]}" \
+"$GUEST_TESTS/run-guest" --log "$work/console.log" "${guest_env[@]}" "${hook[@]}" \
     "$GUEST_TESTS/in-guest/basic.sh" -- "${device_args[@]}" || guest_rc=$?
 
 if [ "$MODE" = vstick ]; then

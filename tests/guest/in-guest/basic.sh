@@ -166,5 +166,42 @@ info "read after eject (Linux closes the tray on open): $got bytes"
 # The disk LUN is unaffected.
 expect_sense disk-ready-after-eject 0 "$(tur_sense /dev/$disk)" 00/00/00
 
+# --- media change driven from the host (vstick ctl / QEMU monitor) ------------------------
+
+if [ "${HOST_MEDIA_CONTROL:-0}" = 1 ]; then
+    # Linux may have reloaded the medium ejected above (opening an ejected CD closes the
+    # tray), so start from a known state: the host removes the medium (nothing is
+    # mounted, so it is not locked). First drain any pending UNIT ATTENTION (from that
+    # reload), so the wait below sees the eject and not an older condition.
+    wait_sense 10 /dev/$cd_dev 1 00/00/00 || info "CD-ROM not ready before host eject: $last_sense"
+    host_request eject 1
+    if wait_sense 20 /dev/$cd_dev 1 '02/3a/*'; then
+        ok host-eject-medium-not-present "$last_sense${QEMU_SENSE_QUIRK:+ (QEMU sense quirk accepted)}"
+    else
+        fail host-eject-medium-not-present "TEST UNIT READY still $last_sense"
+    fi
+
+    # The host inserts a second ISO (one file, SECOND.TXT = "second medium"); the first
+    # TUR reports the change (UNIT ATTENTION, 06/28/00), then the unit is ready.
+    host_request insert 1
+    if wait_sense 20 /dev/$cd_dev 1 00/00/00; then
+        ok host-insert-ready
+    else
+        fail host-insert-ready "TEST UNIT READY still $last_sense"
+    fi
+    if mount -t iso9660 -o ro /dev/$cd_dev /mnt/cd; then
+        expect_eq host-insert-content "$(cat /mnt/cd/SECOND.TXT 2>&1)" "second medium"
+        # Mounted means locked (Linux sends PREVENT ALLOW MEDIUM REMOVAL on open), so a
+        # polite eject from the host must be refused and the medium stays readable.
+        host_request eject 1
+        sleep 3
+        expect_sense host-eject-refused-while-locked 1 "$(tur_sense /dev/$cd_dev)" 00/00/00
+        expect_eq host-eject-refused-content "$(cat /mnt/cd/SECOND.TXT 2>&1)" "second medium"
+        umount /mnt/cd
+    else
+        fail host-insert-mount "mount after insert failed"
+    fi
+fi
+
 info "guest checks done at $(uptime_s)s"
 finish

@@ -39,7 +39,8 @@ for dev in $(usb_block_devices sd) $(usb_block_devices sr); do
     product=$(sg_inq "/dev/$dev" 2>/dev/null | sed -n 's/^ *Product identification: *//p')
     rev=$(sg_inq "/dev/$dev" 2>/dev/null | sed -n 's/^ *Product revision level: *//p')
     size=$(($(cat /sys/block/$dev/size) * 512))
-    say "/dev/$dev  LUN ${lun##*:}  '$vendor' '$product' rev '$rev'  $((size / 1048576)) MiB  removable=$(cat /sys/block/$dev/removable)"
+    if [ "$size" -ge 10485760 ]; then human="$((size / 1048576)) MiB"; else human="$((size / 1024)) KiB"; fi
+    say "/dev/$dev  LUN ${lun##*:}  '$vendor' '$product' rev '$rev'  $human  removable=$(cat /sys/block/$dev/removable)"
 done
 
 section "/proc/partitions"
