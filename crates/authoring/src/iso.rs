@@ -89,7 +89,7 @@ pub fn create(src: &Path, out: &Path, opts: &IsoOptions<'_>) -> Result<IsoReport
         None => default_label(src),
     };
     check_target(out, opts.force)?;
-    let source = source::read(src)?;
+    let source = source::read(src, out)?;
     opts.cancel.check()?;
 
     let mut options = hadris_iso::IsoOptions::new()
@@ -227,9 +227,15 @@ fn summarise(warnings: &[hadris_fs::Warning]) -> Vec<String> {
         match w.kind() {
             WarningKind::Relocated => relocated += w.count(),
             WarningKind::Renamed | WarningKind::Truncated | WarningKind::Deduplicated if is_joliet => {
-                match joliet.iter_mut().find(|(m, _)| *m == w.message()) {
+                // hadris-iso says "joliet names are unicode" for names that are not UTF-8.
+                let message = if w.message().contains("unicode") {
+                    "the name is not valid UTF-8, so its Joliet name has U+FFFD for the bad bytes"
+                } else {
+                    w.message()
+                };
+                match joliet.iter_mut().find(|(m, _)| *m == message) {
                     Some((_, paths)) => paths.push(path),
-                    None => joliet.push((w.message(), vec![path])),
+                    None => joliet.push((message, vec![path])),
                 }
             }
             WarningKind::Renamed | WarningKind::Truncated | WarningKind::Deduplicated => {}

@@ -32,7 +32,10 @@ pub struct Stats {
 }
 
 /// Reads `root` as a tree: symlinks kept as symlinks, Unix modes, owners and times kept.
-pub(crate) fn read(root: &Path) -> Result<Source> {
+///
+/// `output` (the image being written) is left out when it lies inside `root`, so building an
+/// image into its own source directory never packs an older copy of the image.
+pub(crate) fn read(root: &Path, output: &Path) -> Result<Source> {
     match std::fs::metadata(root) {
         Ok(meta) if meta.is_dir() => {}
         Ok(_) => return Err(Error::SourceNotDir { path: root.to_path_buf() }),
@@ -41,7 +44,14 @@ pub(crate) fn read(root: &Path) -> Result<Source> {
         }
         Err(e) => return Err(Error::io(root, "cannot access the source directory", e)),
     }
-    let (tree, skipped) = host::read_tree(root, &TreeOptions::new().with_on_error(OnError::Skip))
+    // Walked from its canonical path so the exclusion filter, which sees the walked paths,
+    // can compare them with the canonical output path.
+    let walk_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let mut options = TreeOptions::new().with_on_error(OnError::Skip);
+    if let Some(output) = canonical_output(output).filter(|o| o.starts_with(&walk_root)) {
+        options = options.with_exclude(move |path| path == output);
+    }
+    let (tree, skipped) = host::read_tree(&walk_root, &options)
         .map_err(|e| Error::backend(format!("reading {}", root.display()), e))?;
     let mut problems: Vec<Problem> = skipped.iter().map(|e| problem(root, e)).collect();
     let stats = walk(root, &tree, &mut problems);
@@ -51,6 +61,15 @@ pub(crate) fn read(root: &Path) -> Result<Source> {
         return Err(Error::Unreadable { problems });
     }
     Ok(Source { tree, stats })
+}
+
+/// `output` with its directory resolved (the file itself need not exist).
+fn canonical_output(output: &Path) -> Option<PathBuf> {
+    let dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Some(std::fs::canonicalize(dir).ok()?.join(output.file_name()?))
 }
 
 /// The host path of a tree path below `root` (tree paths are the host's name bytes).
@@ -119,8 +138,22 @@ mod tests {
         std::fs::write(dir.path().join("a/b/f"), b"12345").unwrap();
         std::fs::write(dir.path().join("g"), b"xy").unwrap();
         std::os::unix::fs::symlink("g", dir.path().join("l")).unwrap();
-        let src = read(dir.path()).unwrap();
+        let src = read(dir.path(), Path::new("/nonexistent/out")).unwrap();
         assert_eq!(src.stats, Stats { files: 2, dirs: 2, symlinks: 1, bytes: 7 });
+    }
+
+    #[test]
+    fn the_output_inside_the_source_is_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("old.iso"), b"previous image").unwrap();
+        std::fs::write(dir.path().join("keep"), b"k").unwrap();
+        // Given relative to a subdirectory, so the comparison must resolve both paths.
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        let src = read(&sub.join(".."), &dir.path().join("old.iso")).unwrap();
+        assert!(src.tree.get("/old.iso").is_none());
+        assert!(src.tree.get("/keep").is_some());
+        assert_eq!(src.stats.files, 1);
     }
 
     #[test]
@@ -128,12 +161,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope");
         assert_eq!(
-            read(&missing).err().unwrap().to_string(),
+            read(&missing, &missing).err().unwrap().to_string(),
             format!("{}: source directory not found", missing.display())
         );
         let file = dir.path().join("f");
         std::fs::write(&file, b"").unwrap();
-        assert_eq!(read(&file).err().unwrap().to_string(), format!("{}: not a directory", file.display()));
+        assert_eq!(
+            read(&file, &file).err().unwrap().to_string(),
+            format!("{}: not a directory", file.display())
+        );
     }
 
     #[test]
@@ -150,7 +186,7 @@ mod tests {
         std::fs::create_dir(&closed).unwrap();
         std::fs::write(closed.join("inner"), b"x").unwrap();
         std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o000)).unwrap();
-        let err = read(dir.path()).err().unwrap().to_string();
+        let err = read(dir.path(), &dir.path().join("out.iso")).err().unwrap().to_string();
         std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o755)).unwrap();
         assert!(err.starts_with("cannot read 2 entries of the source: "), "{err}");
         assert!(err.contains(&format!("{} (permission denied)", secret.display())), "{err}");

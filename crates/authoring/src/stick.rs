@@ -149,7 +149,7 @@ fn fat32(out: &Path, opts: &StickOptions<'_>) -> Result<StickReport> {
 
     let (tree, stats, needs) = match &opts.copy {
         Some(dir) => {
-            let source = source::read(dir)?;
+            let source = source::read(dir, out)?;
             let needs = Needs::of_tree(&source.tree, dir)?;
             (source.tree, Some(source.stats), needs)
         }

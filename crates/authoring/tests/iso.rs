@@ -205,3 +205,26 @@ fn cancelling_mid_write_leaves_nothing() {
     assert!(progress.started.load(Ordering::SeqCst));
     assert_eq!(names(dir.path()), ["src"], "no image and no temporary file");
 }
+
+#[test]
+fn non_utf8_names_keep_their_bytes_in_rock_ridge() {
+    use std::os::unix::ffi::OsStrExt;
+    if !have("osirrox") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    let name = std::ffi::OsStr::from_bytes(b"latin1-caf\xe9.txt");
+    std::fs::write(src.join(name), b"bytes").unwrap();
+    let iso = dir.path().join("n.iso");
+    let report = create(&src, &iso, "N");
+    assert!(
+        report.warnings.iter().any(|w| w.contains("not valid UTF-8") && w.contains("latin1-caf")),
+        "{:?}",
+        report.warnings
+    );
+    let out = dir.path().join("x");
+    run(Command::new("osirrox").arg("-indev").arg(&iso).arg("-extract").arg("/").arg(&out));
+    assert_eq!(std::fs::read(out.join(name)).unwrap(), b"bytes");
+}
