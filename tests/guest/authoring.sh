@@ -8,8 +8,8 @@
 #   VSTICK_GUEST_DEVICE=qemu tests/guest/authoring.sh # QEMU's own usb-bot (reference)
 #
 # The guest half is in-guest/authoring.sh. The tree: Unicode names (one outside the BMP),
-# a 120-character name, a 10-level directory, 1,500 files, a 12 MB file, a symlink (ISO
-# only: FAT cannot hold one), an empty directory.
+# a 120-character name, a 10-level directory, 1,500 files, a 12 MB file with a second
+# hard-linked name, a symlink (ISO only: FAT cannot hold one), an empty directory.
 . "$(dirname "${BASH_SOURCE[0]}")/lib/host-lib.sh"
 
 ISO_LABEL=VSTICK_AUTHOR
@@ -44,6 +44,7 @@ put("big.bin", rnd.randbytes(12 * 1000 * 1000 + 321))
 put("zero-length", b"")
 os.makedirs(os.path.join(root, "empty"))
 os.symlink("Ünïcödé dir/日本語ファイル.txt", os.path.join(root, "link"))
+os.link(os.path.join(root, "big.bin"), os.path.join(root, "hard link to big.bin"))
 EOF
 
 # The manifest the guest must reproduce: one line per entry, sorted by bytes. The same

@@ -4,6 +4,7 @@
 #
 #   tests/guest/basic.sh                          # against vstick (default)
 #   VSTICK_GUEST_DEVICE=qemu tests/guest/basic.sh # against QEMU's own usb-bot (reference)
+#   VSTICK_TRANSPORT=usbip tests/guest/basic.sh   # vstick over USB/IP (see usbip.sh)
 #
 # The guest half is in-guest/basic.sh; this side prepares the media, runs the device,
 # boots the guest and afterwards checks that the guest's writes reached disk.raw.
@@ -13,7 +14,25 @@ DISK_BYTES=$((64 * 1024 * 1024))
 RANDOM_MB=4
 LONG_NAME="Ünïcödé – a rather long file name ✓ 日本語.txt"
 
-work=$(make_workdir "basic-$MODE")
+# usbredir: QEMU's usb-redir device; usbip: the guest's own `usbip attach` (vhci-hcd) over
+# QEMU user networking, the host being 10.0.2.2 from the guest.
+TRANSPORT=${VSTICK_TRANSPORT:-usbredir}
+case "$MODE/$TRANSPORT" in
+vstick/usbredir | vstick/usbip | qemu/usbredir) ;;
+qemu/usbip)
+    echo "basic: no QEMU reference device over USB/IP; skipped"
+    exit 77
+    ;;
+*)
+    echo "unknown VSTICK_GUEST_DEVICE=$MODE / VSTICK_TRANSPORT=$TRANSPORT" >&2
+    exit 2
+    ;;
+esac
+if [ "$TRANSPORT" = usbip ]; then
+    work=$(make_workdir "usbip-$MODE")
+else
+    work=$(make_workdir "basic-$MODE")
+fi
 trap 'stop_vstick >/dev/null 2>&1 || true' EXIT
 started=$SECONDS
 
@@ -38,6 +57,7 @@ echo "second medium" >"$work/iso2-tree/SECOND.TXT"
 xorriso -as mkisofs -quiet -J -R -V VSTICKTWO -o "$work/second.iso" "$work/iso2-tree" 2>>"$work/xorriso.log"
 note "media ready: disk.raw $((DISK_BYTES >> 20)) MiB, test.iso $(($(stat -c %s "$work/test.iso") >> 10)) KiB"
 
+run_args=()
 guest_env=(
     --env "DISK_BYTES=$DISK_BYTES"
     --env "RANDOM_MB=$RANDOM_MB"
@@ -52,17 +72,24 @@ guest_env=(
 case "$MODE" in
 vstick)
     port=$(free_port)
-    start_vstick "$work/vstick.log" --usbredir "127.0.0.1:$port" \
+    start_vstick "$work/vstick.log" "--$TRANSPORT" "127.0.0.1:$port" \
         --disk "$work/disk.raw" --cdrom "$work/test.iso" --control "$work/ctl.sock" -v || exit 1
     guest_env+=(--env EXPECT_VENDOR=vstick --env HOST_MEDIA_CONTROL=1)
     # The guest asks for media changes with "VSTICK-HOST insert|eject LUN".
     media_hook=$GUEST_TESTS/lib/vstick-media-hook
     hook=(--host-hook "$media_hook $(vstick_bin) $work/ctl.sock $work/second.iso")
-    # reconnect=1: QEMU retries every second until vstick accepts, so no start-up race.
-    device_args=(
-        -chardev "socket,id=r0,host=127.0.0.1,port=$port,reconnect=1"
-        -device usb-redir,chardev=r0,bus=xhci.0
-    )
+    if [ "$TRANSPORT" = usbip ]; then
+        # Bus id 1-1 is what vstick exports (serve.rs USBIP_BUSID).
+        guest_env+=(--env "USBIP_HOST=10.0.2.2" --env "USBIP_PORT=$port" --env "USBIP_BUSID=1-1")
+        run_args+=(--net)
+        device_args=()
+    else
+        # reconnect=1: QEMU retries every second until vstick accepts: no start-up race.
+        device_args=(
+            -chardev "socket,id=r0,host=127.0.0.1,port=$port,reconnect=1"
+            -device usb-redir,chardev=r0,bus=xhci.0
+        )
+    fi
     ;;
 qemu)
     guest_env+=(--env EXPECT_VENDOR=QEMU --env QEMU_SENSE_QUIRK=1 --env HOST_MEDIA_CONTROL=1)
@@ -78,17 +105,14 @@ qemu)
         -monitor "unix:$work/monitor.sock,server=on,wait=off"
     )
     ;;
-*)
-    echo "unknown VSTICK_GUEST_DEVICE=$MODE (vstick|qemu)" >&2
-    exit 2
-    ;;
 esac
 
 # --- the guest ---------------------------------------------------------------------------
 
 guest_rc=0
 "$GUEST_TESTS/run-guest" --log "$work/console.log" "${guest_env[@]}" "${hook[@]}" \
-    "$GUEST_TESTS/in-guest/basic.sh" -- "${device_args[@]}" || guest_rc=$?
+    "${run_args[@]+"${run_args[@]}"}" \
+    "$GUEST_TESTS/in-guest/basic.sh" -- "${device_args[@]+"${device_args[@]}"}" || guest_rc=$?
 
 if [ "$MODE" = vstick ]; then
     stop_vstick
@@ -113,7 +137,7 @@ if cmp -s <(xorriso -as mkisofs -quiet -J -R -V VSTICKTEST "$tree" 2>/dev/null |
     : # same content rebuilt (not reproducible in general; informative only)
 fi
 
-note "basic ($MODE): guest rc=$guest_rc, host failures=$HOST_FAILURES, $((SECONDS - started)) s"
+note "basic ($MODE, $TRANSPORT): guest rc=$guest_rc, host failures=$HOST_FAILURES, $((SECONDS - started)) s"
 if [ "$guest_rc" -ne 0 ] || [ "$HOST_FAILURES" -ne 0 ]; then
     exit 1
 fi

@@ -10,6 +10,21 @@
 #   ISO_RANDOM_MD5     its md5
 #   RANDOM_MB          size of the random file the guest writes to the disk
 
+#   USBIP_HOST/PORT/BUSID  when set, attach the device with the usbip tool first (USB/IP
+#                      transport over QEMU user networking) and detach it at the end
+
+if [ -n "${USBIP_HOST:-}" ]; then
+    # QEMU user networking: fixed addresses, no DHCP client needed.
+    ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2
+    info "usbip list: $(usbip --tcp-port "$USBIP_PORT" list -r "$USBIP_HOST" 2>&1 | tr -s ' \n' ' ')"
+    if out=$(usbip --tcp-port "$USBIP_PORT" attach -r "$USBIP_HOST" -b "$USBIP_BUSID" 2>&1); then
+        ok usbip-attach
+    else
+        fail usbip-attach "$out"
+        finish
+    fi
+fi
+
 t0=$(uptime_s)
 info "waiting for the USB disk and CD-ROM (since ${t0}s)"
 if wait_for 30 have_usb_block sd && wait_for 15 have_usb_block sr; then
@@ -200,6 +215,17 @@ if [ "${HOST_MEDIA_CONTROL:-0}" = 1 ]; then
         umount /mnt/cd
     else
         fail host-insert-mount "mount after insert failed"
+    fi
+fi
+
+if [ -n "${USBIP_HOST:-}" ]; then
+    # usbip port lists "Port NN: <Port in Use>"; detach that port and see the disk go.
+    vport=$(usbip port 2>/dev/null | sed -n 's/^Port \([0-9]*\):.*in Use.*/\1/p' | head -n 1)
+    if [ -n "$vport" ] && usbip detach -p "$vport" >/dev/null 2>&1 &&
+        wait_for 10 sh -c "! test -e /sys/block/$disk"; then
+        ok usbip-detach "port $vport"
+    else
+        fail usbip-detach "port '$vport'; $(usbip port 2>&1 | tr -s ' \n' ' ')"
     fi
 fi
 
