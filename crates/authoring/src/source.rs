@@ -63,6 +63,29 @@ pub(crate) fn read(root: &Path, output: &Path) -> Result<Source> {
     Ok(Source { tree, stats })
 }
 
+/// A copy of `tree` in which every hard-link name is a file of its own with the same content,
+/// for formats without hard links (FAT), whose writers would otherwise skip the extra names.
+pub(crate) fn without_hard_links(tree: &Tree) -> Result<Tree> {
+    let fail = |e: PathError| Error::backend("copying the source tree", e);
+    let mut out = Tree::new();
+    out.replace("/", tree.root().node().clone()).map_err(fail)?;
+    let mut pending: Vec<(TreeEntry<'_>, Vec<u8>)> = vec![(tree.root(), Vec::new())];
+    while let Some((dir, prefix)) = pending.pop() {
+        for (name, child) in dir.children() {
+            let mut path = prefix.clone();
+            path.push(b'/');
+            path.extend_from_slice(name.as_bytes());
+            // Cloning the node (not linking the path) gives each name its own node; the
+            // content is shared, read once per name when written.
+            out.insert(&path, child.node().clone()).map_err(fail)?;
+            if child.node().file_type() == FileType::Dir {
+                pending.push((child, path));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// `output` with its directory resolved (the file itself need not exist).
 fn canonical_output(output: &Path) -> Option<PathBuf> {
     let dir = match output.parent() {
@@ -140,6 +163,24 @@ mod tests {
         std::os::unix::fs::symlink("g", dir.path().join("l")).unwrap();
         let src = read(dir.path(), Path::new("/nonexistent/out")).unwrap();
         assert_eq!(src.stats, Stats { files: 2, dirs: 2, symlinks: 1, bytes: 7 });
+    }
+
+    #[test]
+    fn hard_links_become_separate_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        std::fs::write(dir.path().join("d/a"), b"data").unwrap();
+        std::fs::hard_link(dir.path().join("d/a"), dir.path().join("b")).unwrap();
+        let src = read(dir.path(), Path::new("/nonexistent/out")).unwrap();
+        let linked = src.tree.entry("/b").unwrap();
+        assert_eq!(linked.links(), 2);
+        let copy = without_hard_links(&src.tree).unwrap();
+        for path in ["/b", "/d/a"] {
+            let entry = copy.entry(path).unwrap();
+            assert_eq!(entry.links(), 1, "{path}");
+            assert_eq!(entry.node().content().unwrap().len(), 4);
+        }
+        assert_eq!(copy.entry("/d").unwrap().node().file_type(), FileType::Dir);
     }
 
     #[test]

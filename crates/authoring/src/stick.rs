@@ -151,7 +151,7 @@ fn fat32(out: &Path, opts: &StickOptions<'_>) -> Result<StickReport> {
         Some(dir) => {
             let source = source::read(dir, out)?;
             let needs = Needs::of_tree(&source.tree, dir)?;
-            (source.tree, Some(source.stats), needs)
+            (source::without_hard_links(&source.tree)?, Some(source.stats), needs)
         }
         None => (Tree::new(), None, Needs::empty()),
     };

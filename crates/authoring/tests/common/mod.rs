@@ -53,7 +53,7 @@ pub struct TreeSpec {
 }
 
 /// Builds the tree the acceptance criteria name: Unicode names, a 120-character name, a 10-level
-/// directory, 1,500 files, a tens-of-MB file, a symlink, an empty directory, modes.
+/// directory, 1,500 files, a tens-of-MB file, a symlink, an empty directory, modes, a hard link.
 pub fn tricky_tree(root: &Path, spec: &TreeSpec) {
     fs::create_dir_all(root.join(UNICODE_DIR)).unwrap();
     fs::write(root.join(UNICODE_DIR).join(UNICODE_FILE), "こんにちは\n").unwrap();
@@ -80,6 +80,8 @@ pub fn tricky_tree(root: &Path, spec: &TreeSpec) {
     let private = root.join("private.txt");
     fs::write(&private, b"secret-ish\n").unwrap();
     fs::set_permissions(&private, fs::Permissions::from_mode(0o640)).unwrap();
+    // A second name for the same file: FAT has no hard links, so it gets a copy.
+    fs::hard_link(&private, root.join("hard link.txt")).unwrap();
     if spec.big {
         fs::write(root.join("big.bin"), pattern(BIG_LEN, 42)).unwrap();
     }
