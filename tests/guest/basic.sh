@@ -4,7 +4,7 @@
 #
 #   tests/guest/basic.sh                          # against vstick (default)
 #   VSTICK_GUEST_DEVICE=qemu tests/guest/basic.sh # against QEMU's own usb-bot (reference)
-#   VSTICK_TRANSPORT=usbip tests/guest/basic.sh   # vstick over USB/IP (see usbip.sh)
+#   VSTICK_TRANSPORT=usbip tests/guest/basic.sh   # vstick over USB/IP (= basic-usbip.sh)
 #
 # The guest half is in-guest/basic.sh; this side prepares the media, runs the device,
 # boots the guest and afterwards checks that the guest's writes reached disk.raw.
