@@ -11,7 +11,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use hadris_fs::host::{self, OnError, TreeOptions};
-use hadris_fs::{FileType, PathError, Tree, TreeEntry};
+use hadris_fs::{DateTime, FileType, PathError, SetAttr, Tree, TreeEntry};
 
 use crate::error::{Error, Problem, Result, io_reason};
 
@@ -63,12 +63,15 @@ pub(crate) fn read(root: &Path, output: &Path) -> Result<Source> {
     Ok(Source { tree, stats })
 }
 
-/// A copy of `tree` in which every hard-link name is a file of its own with the same content,
-/// for formats without hard links (FAT), whose writers would otherwise skip the extra names.
-pub(crate) fn without_hard_links(tree: &Tree) -> Result<Tree> {
+/// A copy of `tree` for FAT: every hard-link name becomes a file of its own with the same
+/// content (the FAT writer would otherwise skip the extra names), and every time becomes
+/// `to_local(unix seconds)`, since FAT stores local wall-clock time (FAT spec, "Date and Time
+/// Formats") and the writer encodes the times it is given as they are.
+pub(crate) fn for_fat(tree: &Tree, to_local: &dyn Fn(i64) -> i64) -> Result<Tree> {
     let fail = |e: PathError| Error::backend("copying the source tree", e);
+    let local = |node: &hadris_fs::Node| node.clone().with_attrs(local_times(*node.attrs(), to_local));
     let mut out = Tree::new();
-    out.replace("/", tree.root().node().clone()).map_err(fail)?;
+    out.replace("/", local(tree.root().node())).map_err(fail)?;
     let mut pending: Vec<(TreeEntry<'_>, Vec<u8>)> = vec![(tree.root(), Vec::new())];
     while let Some((dir, prefix)) = pending.pop() {
         for (name, child) in dir.children() {
@@ -77,13 +80,39 @@ pub(crate) fn without_hard_links(tree: &Tree) -> Result<Tree> {
             path.extend_from_slice(name.as_bytes());
             // Cloning the node (not linking the path) gives each name its own node; the
             // content is shared, read once per name when written.
-            out.insert(&path, child.node().clone()).map_err(fail)?;
+            out.insert(&path, local(child.node())).map_err(fail)?;
             if child.node().file_type() == FileType::Dir {
                 pending.push((child, path));
             }
         }
     }
     Ok(out)
+}
+
+/// The system time zone's wall-clock time at `unix_seconds`, as seconds since 1970 "local".
+pub(crate) fn system_local(unix_seconds: i64) -> i64 {
+    thread_local! {
+        static ZONE: jiff::tz::TimeZone = jiff::tz::TimeZone::system();
+    }
+    let offset = jiff::Timestamp::from_second(unix_seconds)
+        .map_or(0, |ts| ZONE.with(|zone| zone.to_offset(ts).seconds()));
+    unix_seconds.saturating_add(i64::from(offset))
+}
+
+/// `attrs` with every time `t` replaced by `to_local(t)`.
+fn local_times(attrs: SetAttr, to_local: &dyn Fn(i64) -> i64) -> SetAttr {
+    let shift = |t: DateTime| DateTime::new(to_local(t.unix_seconds()), t.nanoseconds()).unwrap_or(t);
+    let mut attrs = attrs;
+    if let Some(t) = attrs.modified() {
+        attrs = attrs.with_modified(shift(t));
+    }
+    if let Some(t) = attrs.accessed() {
+        attrs = attrs.with_accessed(shift(t));
+    }
+    if let Some(t) = attrs.created() {
+        attrs = attrs.with_created(shift(t));
+    }
+    attrs
 }
 
 /// `output` with its directory resolved (the file itself need not exist).
@@ -174,13 +203,32 @@ mod tests {
         let src = read(dir.path(), Path::new("/nonexistent/out")).unwrap();
         let linked = src.tree.entry("/b").unwrap();
         assert_eq!(linked.links(), 2);
-        let copy = without_hard_links(&src.tree).unwrap();
+        let copy = for_fat(&src.tree, &|s| s).unwrap();
         for path in ["/b", "/d/a"] {
             let entry = copy.entry(path).unwrap();
             assert_eq!(entry.links(), 1, "{path}");
             assert_eq!(entry.node().content().unwrap().len(), 4);
         }
         assert_eq!(copy.entry("/d").unwrap().node().file_type(), FileType::Dir);
+    }
+
+    #[test]
+    fn fat_times_are_local_wall_clock() {
+        let utc = DateTime::new(1_700_000_000, 5).unwrap();
+        let attrs = SetAttr::new().with_modified(utc).with_accessed(utc);
+        let east = local_times(attrs, &|s| s + 7200);
+        assert_eq!(east.modified().unwrap().unix_seconds(), 1_700_000_000 + 7200);
+        assert_eq!(east.modified().unwrap().nanoseconds(), 5);
+        assert_eq!(east.accessed().unwrap().unix_seconds(), 1_700_000_000 + 7200);
+        assert!(east.created().is_none(), "unset times stay unset");
+        let west = local_times(attrs, &|s| s - 18_000);
+        assert_eq!(west.modified().unwrap().unix_seconds(), 1_700_000_000 - 18_000);
+
+        let mut tree = Tree::new();
+        tree.insert("/f", hadris_fs::Node::file(hadris_fs::Content::bytes(&b"x"[..])).with_attrs(attrs))
+            .unwrap();
+        let fat = for_fat(&tree, &|s| s + 3600).unwrap();
+        assert_eq!(fat.get("/f").unwrap().attrs().modified().unwrap().unix_seconds(), 1_700_003_600);
     }
 
     #[test]

@@ -151,7 +151,7 @@ fn fat32(out: &Path, opts: &StickOptions<'_>) -> Result<StickReport> {
         Some(dir) => {
             let source = source::read(dir, out)?;
             let needs = Needs::of_tree(&source.tree, dir)?;
-            (source::without_hard_links(&source.tree)?, Some(source.stats), needs)
+            (source::for_fat(&source.tree, &source::system_local)?, Some(source.stats), needs)
         }
         None => (Tree::new(), None, Needs::empty()),
     };
@@ -174,7 +174,10 @@ fn fat32(out: &Path, opts: &StickOptions<'_>) -> Result<StickReport> {
     let device = FileDevice::new(output.reopen()?)
         .map_err(|e| Error::io(output.temp_path(), "cannot use the temporary file", e))?;
     let partition = Partition::new(device, PARTITION_OFFSET, volume);
-    let mut options = FatOptions::new().with_kind(FatKind::Fat32).with_time(crate::iso::build_time());
+    let now = crate::iso::build_time();
+    let now =
+        hadris_fs::DateTime::new(source::system_local(now.unix_seconds()), now.nanoseconds()).unwrap_or(now);
+    let mut options = FatOptions::new().with_kind(FatKind::Fat32).with_time(now);
     if let Some(label) = label {
         options = options.with_label(label);
     }
