@@ -51,6 +51,9 @@ pub enum Error {
     #[error("size {} is too large for an MBR-partitioned image: the maximum is {}", crate::size::format(*size), crate::size::format(*maximum))]
     TooLarge { size: u64, maximum: u64 },
 
+    #[error("{what} does not fit a FAT32 image of at most {}", crate::size::format(*maximum))]
+    ContentTooLarge { what: String, maximum: u64 },
+
     #[error("{path}: {reason}")]
     Unrepresentable { path: String, reason: String },
 

@@ -142,9 +142,8 @@ pub fn check_label(label: &str) -> Result<VolumeLabel> {
 fn fat32(out: &Path, opts: &StickOptions<'_>) -> Result<StickReport> {
     let label = opts.label.as_deref().map(check_label).transpose()?;
     check_target(out, opts.force)?;
-    let max_size = MAX_SIZE;
-    if opts.size > max_size {
-        return Err(Error::TooLarge { size: opts.size, maximum: max_size });
+    if opts.size > MAX_SIZE {
+        return Err(Error::TooLarge { size: opts.size, maximum: MAX_SIZE });
     }
 
     let (tree, stats, needs) = match &opts.copy {
@@ -156,12 +155,9 @@ fn fat32(out: &Path, opts: &StickOptions<'_>) -> Result<StickReport> {
         None => (Tree::new(), None, Needs::empty()),
     };
     let volume = opts.size.saturating_sub(PARTITION_OFFSET);
-    let fits = fat_layout::plan(volume)
-        .is_some_and(|l| u64::from(l.clusters()) >= needs.clusters(u64::from(l.cluster_size())));
-    if !fits {
-        return Err(too_small(opts, &needs, stats.as_ref(), max_size));
-    }
-    let layout = fat_layout::plan(volume).ok_or_else(|| too_small(opts, &needs, stats.as_ref(), max_size))?;
+    let layout = fat_layout::plan(volume)
+        .filter(|l| u64::from(l.clusters()) >= needs.clusters(u64::from(l.cluster_size())))
+        .ok_or_else(|| too_small(opts, &needs, stats.as_ref()))?;
     opts.cancel.check()?;
 
     let output = AtomicOutput::create(out, opts.force, &opts.cancel)?;
@@ -187,7 +183,7 @@ fn fat32(out: &Path, opts: &StickOptions<'_>) -> Result<StickReport> {
     opts.progress.finish();
     opts.cancel.check()?;
     let report = written.map_err(|e| match (e.kind(), e.path()) {
-        (ErrorKind::NoSpace, _) => too_small(opts, &needs, stats.as_ref(), max_size),
+        (ErrorKind::NoSpace, _) => too_small(opts, &needs, stats.as_ref()),
         (_, Some(path)) => Error::Unrepresentable {
             path: String::from_utf8_lossy(path).into_owned(),
             reason: format!("cannot be stored in FAT32: {}", e.context()),
@@ -212,7 +208,7 @@ fn fat32(out: &Path, opts: &StickOptions<'_>) -> Result<StickReport> {
 
 /// The "too small" error with the real minimum: the partition offset plus the smallest FAT32
 /// volume that holds the tree, rounded up to whole MiB.
-fn too_small(opts: &StickOptions<'_>, needs: &Needs, stats: Option<&Stats>, max_size: u64) -> Error {
+fn too_small(opts: &StickOptions<'_>, needs: &Needs, stats: Option<&Stats>) -> Error {
     let what = match (&opts.copy, stats) {
         (Some(dir), Some(s)) => format!(
             "FAT32 with the contents of {} ({} files, {})",
@@ -222,12 +218,12 @@ fn too_small(opts: &StickOptions<'_>, needs: &Needs, stats: Option<&Stats>, max_
         ),
         _ => "FAT32 (at least 65525 clusters)".to_owned(),
     };
-    match fat_layout::min_volume(needs, max_size - PARTITION_OFFSET) {
+    match fat_layout::min_volume(needs, MAX_SIZE - PARTITION_OFFSET) {
         Some(volume) => {
             let minimum = (PARTITION_OFFSET + volume).div_ceil(1 << 20) << 20;
             Error::TooSmall { size: opts.size, minimum, what }
         }
-        None => Error::TooLarge { size: opts.size, maximum: max_size },
+        None => Error::ContentTooLarge { what, maximum: MAX_SIZE },
     }
 }
 
