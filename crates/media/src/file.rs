@@ -1,4 +1,4 @@
-use std::fs::{File, TryLockError};
+use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, FileTypeExt};
 use std::path::{Path, PathBuf};
@@ -66,11 +66,10 @@ impl FileImage {
         }
         let mut file =
             std::fs::OpenOptions::new().read(true).write(!opts.read_only).open(path).map_err(io_err)?;
-        let lock = if opts.read_only { file.try_lock_shared() } else { file.try_lock() };
-        match lock {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => return Err(OpenError::Locked { path: path_buf }),
-            Err(TryLockError::Error(e)) => return Err(io_err(e)),
+        if crate::lock::lock(&file, opts.read_only).map_err(io_err)?.is_err() {
+            let holders = crate::lock::holders(path);
+            let holder = if holders.is_empty() { "another process".to_string() } else { holders.join(", ") };
+            return Err(OpenError::Locked { path: path_buf, holder });
         }
         let len = file.seek(SeekFrom::End(0)).map_err(io_err)?;
         if len == 0 {

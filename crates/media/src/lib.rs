@@ -4,6 +4,7 @@
 //! logical blocks by the SCSI layer (`offset = lba * block_size`).
 
 mod file;
+mod lock;
 mod memory;
 mod snapshot;
 
@@ -71,9 +72,9 @@ pub enum OpenError {
     #[error("{path}: smaller than one {block_size}-byte block ({len} bytes)")]
     TooSmall { path: PathBuf, len: u64, block_size: u32 },
     #[error(
-        "{path}: image is in use by another process (it holds a lock on the file); stop it or use --disk-ro"
+        "{path}: image is in use by {holder}, which locks it; stop it first (readers can share with --disk-ro)"
     )]
-    Locked { path: PathBuf },
+    Locked { path: PathBuf, holder: String },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
 }

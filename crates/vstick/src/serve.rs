@@ -92,13 +92,12 @@ pub fn parse_addr(s: &str, default_port: Option<u16>) -> anyhow::Result<SocketAd
     if let (Ok(ip), Some(port)) = (s.trim_matches(['[', ']']).parse::<IpAddr>(), default_port) {
         return Ok(SocketAddr::new(ip, port));
     }
-    if let Some((host, port)) = s.rsplit_once(':') {
-        if let Ok(port) = port.parse::<u16>() {
-            use std::net::ToSocketAddrs;
-            if let Some(sa) = (host, port).to_socket_addrs().ok().and_then(|mut a| a.next()) {
-                return Ok(sa);
-            }
-        }
+    use std::net::ToSocketAddrs;
+    if let Some((host, port)) = s.rsplit_once(':')
+        && let Ok(port) = port.parse::<u16>()
+        && let Some(sa) = (host, port).to_socket_addrs().ok().and_then(|mut a| a.next())
+    {
+        return Ok(sa);
     }
     bail!("{s:?} is not an address: use ADDR:PORT, e.g. 127.0.0.1:4000")
 }
@@ -109,12 +108,7 @@ fn device_serial(luns: &[LunSpec]) -> String {
         .iter()
         .map(|l| std::fs::canonicalize(l.path()).unwrap_or_else(|_| l.path().clone()).display().to_string())
         .collect();
-    // FNV-1a: tiny, stable across Rust versions (unlike DefaultHasher).
-    let hash = seed
-        .join("\n")
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
-    format!("{hash:016X}")
+    vstick_usb::serial_from_seed(&seed.join("\n"))
 }
 
 /// Copy-on-write mode for writable disks.
@@ -331,14 +325,7 @@ async fn shutdown_signal() {
 pub fn run(args: ServeArgs, cli_luns: Vec<LunSpec>) -> anyhow::Result<()> {
     let plan = ServePlan::new(&args, cli_luns)?;
     let target = build_target(&plan.luns, plan.block_size, plan.snapshot.as_ref())?;
-    let identity = vstick_usb::Identity {
-        vendor_id: 0x1209,
-        product_id: 0x0001,
-        bcd_device: 0x0100,
-        manufacturer: "vstick".into(),
-        product: "vstick USB stick".into(),
-        serial: device_serial(&plan.luns),
-    };
+    let identity = vstick_usb::Identity::default_for(device_serial(&plan.luns));
     let device = Arc::new(Mutex::new(MassStorageDevice::new(target, identity)));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -382,13 +369,11 @@ async fn serve_plan(plan: &ServePlan, device: Arc<Mutex<MassStorageDevice>>) -> 
                 "vstick: usbredir server on {local}; {}",
                 attach_instructions(Transport::UsbredirListen(local))
             );
-            let _ = (listener, device, shutdown);
-            bail!("usbredir not wired yet"); // WIRE: vstick_usbredir::net::serve(listener, device, shutdown).await?;
+            vstick_usbredir::net::serve(listener, device, shutdown).await?;
         }
         Transport::UsbredirConnect(addr) => {
             println!("vstick: {}", attach_instructions(plan.transport));
-            let _ = (addr, device, shutdown);
-            bail!("usbredir not wired yet"); // WIRE: vstick_usbredir::net::connect(addr, device, shutdown).await?;
+            vstick_usbredir::net::connect(addr, device, shutdown).await?;
         }
         Transport::Usbip(addr) => {
             let listener =
@@ -398,8 +383,7 @@ async fn serve_plan(plan: &ServePlan, device: Arc<Mutex<MassStorageDevice>>) -> 
                 "vstick: USB/IP server on {local}, bus id {USBIP_BUSID}; {}",
                 attach_instructions(Transport::Usbip(local))
             );
-            let _ = (listener, device, shutdown);
-            bail!("usbip not wired yet"); // WIRE: vstick_usbip::net::serve(listener, device, USBIP_BUSID.to_string(), shutdown).await?;
+            vstick_usbip::net::serve(listener, device, USBIP_BUSID.to_string(), shutdown).await?;
         }
     }
     Ok(())
