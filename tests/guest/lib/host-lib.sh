@@ -25,12 +25,24 @@ host_expect_eq() { # name actual expected
 }
 note() { echo "[$(date +%T)] $*"; }
 
-# A fresh per-test work directory under the guest cache.
+# A fresh per-run work directory, <guest dir>/work/NAME.PID, with NAME pointing at the
+# newest. Per run, because several people (or scripts/test and a developer) may run the
+# same test at once in a shared tree. Directories of earlier runs whose process is gone
+# are removed first, so the last run's media and logs stay around for a look.
 make_workdir() { # name
-    local dir=$GUEST_DIR/work/$1
-    rm -rf "$dir"
-    mkdir -p "$dir"
-    echo "$dir"
+    local base=$GUEST_DIR/work old pid
+    mkdir -p "$base"
+    for old in "$base/$1".*; do
+        [ -d "$old" ] || continue
+        pid=${old##*.}
+        case "$pid" in *[!0-9]*) continue ;; esac
+        kill -0 "$pid" 2>/dev/null || rm -rf "$old"
+    done
+    mkdir -p "$base/$1.$$"
+    # (A real directory there is from an older layout of this harness.)
+    [ -L "$base/$1" ] || rm -rf "${base:?}/$1"
+    ln -sfn "$1.$$" "$base/$1"
+    echo "$base/$1.$$"
 }
 
 # A TCP port nobody listens on right now (the kernel picks it; tiny race accepted).
