@@ -25,6 +25,9 @@ use crate::serve::LunSpec;
 /// Longest request line accepted; anything longer closes the connection.
 pub const MAX_REQUEST_LINE: usize = 64 * 1024;
 
+/// How long a new controller waits for the previous one to go away.
+const CONTROLLER_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Request {
@@ -208,9 +211,14 @@ pub async fn serve(listener: UnixListener, controlled: Arc<Controlled>) {
                 continue;
             }
         };
-        let Ok(permit) = busy.clone().try_acquire_owned() else {
-            tokio::spawn(refuse(stream));
-            continue;
+        // A `vstick ctl` that just got its answer may not have been seen to close yet:
+        // wait briefly before calling this a second, concurrent controller.
+        let permit = match tokio::time::timeout(CONTROLLER_WAIT, busy.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => permit,
+            _ => {
+                tokio::spawn(refuse(stream));
+                continue;
+            }
         };
         let controlled = controlled.clone();
         tokio::spawn(async move {

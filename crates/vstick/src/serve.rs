@@ -135,22 +135,27 @@ pub fn build_target(
             }),
         });
         let medium = spec.open_with(block_size, snap.as_ref()).with_context(|| format!("LUN {i}"))?;
-        tracing::info!(
-            "LUN {i}: {} {} ({} blocks of {} bytes{})",
-            match spec.kind() {
-                LunKind::Disk => "disk",
-                LunKind::Optical => "cdrom",
-            },
-            spec.path().display(),
-            medium.block_count(),
-            medium.block_size(),
-            if medium.read_only() { ", read-only" } else { "" }
-        );
         configs.push(LunConfig {
             kind: spec.kind(),
             medium: Some(medium),
             serial: format!("{serial}{i:02X}"),
         });
+    }
+    // Logged only once every image opened: a failure prints nothing but its one line.
+    for (i, (spec, config)) in luns.iter().zip(&configs).enumerate() {
+        if let Some(m) = &config.medium {
+            tracing::info!(
+                "LUN {i}: {} {} ({} blocks of {} bytes{})",
+                match spec.kind() {
+                    LunKind::Disk => "disk",
+                    LunKind::Optical => "cdrom",
+                },
+                spec.path().display(),
+                m.block_count(),
+                m.block_size(),
+                if m.read_only() { ", read-only" } else { "" }
+            );
+        }
     }
     Ok(Target::new(configs))
 }
@@ -324,37 +329,55 @@ async fn shutdown_signal() {
 
 pub fn run(args: ServeArgs, cli_luns: Vec<LunSpec>) -> anyhow::Result<()> {
     let plan = ServePlan::new(&args, cli_luns)?;
-    let target = build_target(&plan.luns, plan.block_size, plan.snapshot.as_ref())?;
-    let identity = vstick_usb::Identity::default_for(device_serial(&plan.luns));
-    let device = Arc::new(Mutex::new(MassStorageDevice::new(target, identity)));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let result = runtime.block_on(serve_plan(&plan, device.clone()));
+    // Claim the control socket before opening images: a clash is reported alone, and a
+    // socket that belongs to another server is never removed by this one.
+    let control = match &plan.control {
+        Some(path) => {
+            let _enter = runtime.enter();
+            Some((crate::control::bind(path)?, SocketFile(path.clone())))
+        }
+        None => None,
+    };
+    let target = build_target(&plan.luns, plan.block_size, plan.snapshot.as_ref())?;
+    let identity = vstick_usb::Identity::default_for(device_serial(&plan.luns));
+    let device = Arc::new(Mutex::new(MassStorageDevice::new(target, identity)));
+    let result = runtime.block_on(serve_plan(&plan, device.clone(), control));
     // Flush whatever the transport ended with: a signal, an error, or a closed peer.
     let flushed = device.lock().unwrap_or_else(|e| e.into_inner()).target_mut().flush();
-    if let Some(path) = &plan.control {
-        let _ = std::fs::remove_file(path);
-    }
     result?;
     flushed.context("flushing images on exit")?;
     tracing::info!("images flushed; bye");
     Ok(())
 }
 
-async fn serve_plan(plan: &ServePlan, device: Arc<Mutex<MassStorageDevice>>) -> anyhow::Result<()> {
-    let _control = match &plan.control {
-        Some(path) => {
-            let listener = crate::control::bind(path)?;
+/// A socket file this process bound; removed when serving ends.
+struct SocketFile(PathBuf);
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+async fn serve_plan(
+    plan: &ServePlan,
+    device: Arc<Mutex<MassStorageDevice>>,
+    control: Option<(tokio::net::UnixListener, SocketFile)>,
+) -> anyhow::Result<()> {
+    let _control = match control {
+        Some((listener, file)) => {
             let controlled = Arc::new(crate::control::Controlled {
                 device: device.clone(),
                 luns: plan.luns.clone(),
                 block_size: plan.block_size,
             });
-            tracing::info!("control socket: {}", path.display());
-            Some(AbortOnDrop(tokio::spawn(crate::control::serve(listener, controlled))))
+            tracing::info!("control socket: {}", file.0.display());
+            Some((file, AbortOnDrop(tokio::spawn(crate::control::serve(listener, controlled)))))
         }
         None => None,
     };
@@ -365,28 +388,37 @@ async fn serve_plan(plan: &ServePlan, device: Arc<Mutex<MassStorageDevice>>) -> 
             let listener =
                 TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
             let local = listener.local_addr()?;
-            println!(
+            announce(format_args!(
                 "vstick: usbredir server on {local}; {}",
                 attach_instructions(Transport::UsbredirListen(local))
-            );
+            ));
             vstick_usbredir::net::serve(listener, device, shutdown).await?;
         }
         Transport::UsbredirConnect(addr) => {
-            println!("vstick: {}", attach_instructions(plan.transport));
+            announce(format_args!("vstick: {}", attach_instructions(plan.transport)));
             vstick_usbredir::net::connect(addr, device, shutdown).await?;
         }
         Transport::Usbip(addr) => {
             let listener =
                 TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
             let local = listener.local_addr()?;
-            println!(
+            announce(format_args!(
                 "vstick: USB/IP server on {local}, bus id {USBIP_BUSID}; {}",
                 attach_instructions(Transport::Usbip(local))
-            );
+            ));
             vstick_usbip::net::serve(listener, device, USBIP_BUSID.to_string(), shutdown).await?;
         }
     }
     Ok(())
+}
+
+/// Start-up lines for the user (stdout). A closed stdout (`| head -1`, a detached
+/// service) must not take the server down, so write errors are ignored.
+fn announce(msg: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{msg}");
+    let _ = out.flush();
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);

@@ -1,0 +1,177 @@
+//! The `vstick` binary as users meet it: one-line errors for bad input, nothing
+//! created or modified, and the control socket of a running server.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn vstick() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_vstick"))
+}
+
+fn run(args: &[&str]) -> Output {
+    vstick().args(args).output().unwrap()
+}
+
+/// Exit status non-zero, stderr exactly one line starting with "vstick:" and containing `needle`.
+fn assert_one_line_error(out: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected failure, stderr: {stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line expected: {stderr:?}");
+    assert!(lines[0].starts_with("vstick: "), "{stderr:?}");
+    assert!(lines[0].contains(needle), "{needle:?} not in {stderr:?}");
+}
+
+fn listing(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn bad_image_paths_fail_with_one_line_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("empty.raw"), b"").unwrap();
+    std::fs::create_dir(d.join("adir")).unwrap();
+    let good = d.join("good.raw");
+    std::fs::File::create(&good).unwrap().set_len(1 << 20).unwrap();
+    let before = listing(d);
+    let p = |n: &str| d.join(n).display().to_string();
+    for (args, needle) in [
+        (vec!["--disk", &p("missing.raw")], "missing.raw: no such file"),
+        (vec!["--disk", &p("adir")], "adir: is a directory"),
+        (vec!["--cdrom", &p("empty.raw")], "empty.raw: the image is empty"),
+        // All or nothing: a good image before a bad one is not served either.
+        (vec!["--disk", &p("good.raw"), "--disk-ro", &p("missing.raw")], "LUN 1"),
+    ] {
+        let mut full = vec!["serve", "--usbredir", "127.0.0.1:0"];
+        full.extend(args.iter().map(|s| &**s));
+        assert_one_line_error(&run(&full), needle);
+    }
+    assert_eq!(listing(d), before, "nothing created");
+    assert_eq!(std::fs::metadata(&good).unwrap().len(), 1 << 20);
+}
+
+#[test]
+fn usage_errors() {
+    let out = run(&["serve", "--disk", "x.raw"]);
+    assert_one_line_error(&out, "no transport");
+    let out = run(&["serve", "--usbredir", "127.0.0.1:0"]);
+    assert_one_line_error(&out, "nothing to serve");
+    let out = run(&["serve", "--usbredir", "nowhere:port", "--disk", "x"]);
+    assert!(!out.status.success());
+    let out = run(&["ctl", "/nonexistent/ctl.sock", "status"]);
+    assert_one_line_error(&out, "cannot connect");
+}
+
+struct Server {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Server {
+    fn start(dir: &Path, images: &[&str]) -> Server {
+        let socket = dir.join("ctl.sock");
+        let mut cmd = vstick();
+        cmd.args(["serve", "--usbredir", "127.0.0.1:0", "--control"]).arg(&socket);
+        cmd.args(images);
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+        // The first stdout line says the server is listening.
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert!(line.contains("usbredir server on"), "{line}");
+        let start = Instant::now();
+        while !socket.exists() {
+            assert!(start.elapsed() < Duration::from_secs(10));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Server { child, socket }
+    }
+
+    fn ctl(&self, args: &[&str]) -> Output {
+        vstick().arg("ctl").arg(&self.socket).args(args).output().unwrap()
+    }
+
+    fn raw(&self, line: &str) -> String {
+        let mut s = UnixStream::connect(&self.socket).unwrap();
+        s.write_all(line.as_bytes()).unwrap();
+        let mut reply = String::new();
+        BufReader::new(s).read_line(&mut reply).unwrap();
+        reply
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+fn iso(dir: &Path, name: &str) -> String {
+    // Enough for the device: 2048-byte blocks with an ISO 9660 descriptor at sector 16.
+    let mut bytes = vec![0u8; 64 * 2048];
+    bytes[16 * 2048..16 * 2048 + 6].copy_from_slice(b"\x01CD001");
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn control_socket_status_eject_insert_and_bad_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let disk = d.join("disk.raw");
+    std::fs::File::create(&disk).unwrap().set_len(4 << 20).unwrap();
+    let (a, b) = (iso(d, "a.iso"), iso(d, "b.iso"));
+    let server = Server::start(d, &["--disk", disk.to_str().unwrap(), "--cdrom", &a]);
+
+    let out = server.ctl(&["status"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("disk") && text.contains("cdrom") && text.contains("a.iso"), "{text}");
+
+    // Bad requests change nothing and the server keeps serving.
+    assert_one_line_error(&server.ctl(&["eject", "7"]), "LUN 7 does not exist");
+    assert_one_line_error(
+        &server.ctl(&["insert", "1", &d.join("nope.iso").display().to_string()]),
+        "no such file",
+    );
+    assert_one_line_error(&server.ctl(&["insert", "1", &d.display().to_string()]), "is a directory");
+    assert_one_line_error(&server.ctl(&["insert", "0", &b]), "insert it into a --cdrom LUN");
+    let reply = server.raw("this is not json\n");
+    assert!(reply.contains("\"ok\":false") && reply.contains("malformed request"), "{reply}");
+    let reply = server.raw("{\"cmd\":\"eject\",\"lun\":1,\"extra\":true}\n");
+    assert!(reply.contains("\"ok\":false"), "{reply}");
+    let status = String::from_utf8_lossy(&server.ctl(&["status"]).stdout).to_string();
+    assert!(status.contains("a.iso"), "unchanged after bad requests: {status}");
+
+    // A second controller while one is connected is refused.
+    let first = UnixStream::connect(&server.socket).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_one_line_error(&server.ctl(&["status"]), "another controller");
+    drop(first);
+    std::thread::sleep(Duration::from_millis(100));
+
+    assert!(server.ctl(&["eject", "1"]).status.success());
+    let status = String::from_utf8_lossy(&server.ctl(&["status"]).stdout).to_string();
+    assert!(!status.contains("a.iso"), "{status}");
+    assert!(server.ctl(&["insert", "1", &b]).status.success());
+    let status = String::from_utf8_lossy(&server.ctl(&["status"]).stdout).to_string();
+    assert!(status.contains("b.iso"), "{status}");
+
+    // The socket path is taken while the server runs.
+    let out = vstick()
+        .args(["serve", "--usbredir", "127.0.0.1:0", "--cdrom", &a, "--control"])
+        .arg(&server.socket)
+        .output()
+        .unwrap();
+    assert_one_line_error(&out, "already listening");
+
+    let socket = server.socket.clone();
+    let exit = server.terminate();
+    assert!(exit.success(), "SIGTERM exits 0: {exit:?}");
+    assert!(!socket.exists(), "control socket removed on exit");
+}
