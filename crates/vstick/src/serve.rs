@@ -433,6 +433,62 @@ impl Drop for AbortOnDrop {
 mod tests {
     use super::*;
 
+    fn args(extra: &[&str]) -> ServeArgs {
+        use clap::Parser;
+        let mut argv = vec!["vstick", "serve"];
+        argv.extend(extra);
+        match crate::cli::Cli::parse_from(argv).command {
+            crate::cli::Command::Serve(a) => a,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn profile_gives_transport_and_luns_and_the_command_line_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = dir.path().join("stick.toml");
+        std::fs::write(
+            &profile,
+            r#"
+usbredir = "127.0.0.1:4000"
+control = "/run/vstick.sock"
+snapshot = true
+
+[[lun]]
+type = "cdrom"
+path = "install.iso"
+
+[[lun]]
+type = "disk"
+path = "/images/stick.raw"
+"#,
+        )
+        .unwrap();
+        let p = profile.to_str().unwrap();
+        let extra = LunSpec::Disk { path: "extra.raw".into(), read_only: true };
+        let plan = ServePlan::new(&args(&["--config", p]), vec![extra.clone()]).unwrap();
+        assert_eq!(plan.transport, Transport::UsbredirListen("127.0.0.1:4000".parse().unwrap()));
+        assert_eq!(
+            plan.luns,
+            vec![
+                LunSpec::Cdrom { path: dir.path().join("install.iso") },
+                LunSpec::Disk { path: "/images/stick.raw".into(), read_only: false },
+                extra,
+            ]
+        );
+        assert_eq!(plan.control, Some(PathBuf::from("/run/vstick.sock")));
+        assert_eq!(plan.snapshot, Some(Snapshot { keep: None }));
+        let plan = ServePlan::new(&args(&["--config", p, "--usbip", "0.0.0.0"]), vec![]).unwrap();
+        assert_eq!(plan.transport, Transport::Usbip("0.0.0.0:3240".parse().unwrap()));
+
+        std::fs::write(&profile, "usbredir = \"4000\"\n[[lun]]\ntype = \"floppy\"\npath = \"x\"\n").unwrap();
+        let err = ServePlan::new(&args(&["--config", p]), vec![]).unwrap_err().to_string();
+        assert!(err.contains("unknown LUN type \"floppy\""), "{err}");
+        std::fs::write(&profile, "usbredir = \"4000\"\nluns = 3\n").unwrap();
+        let err = format!("{:#}", ServePlan::new(&args(&["--config", p]), vec![]).unwrap_err());
+        assert!(err.contains("invalid stick profile"), "{err}");
+    }
+
     #[test]
     fn addresses_default_to_loopback() {
         assert_eq!(parse_addr("4000", None).unwrap(), "127.0.0.1:4000".parse().unwrap());
