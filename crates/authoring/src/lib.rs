@@ -8,6 +8,18 @@
 //! - [`iso::create`] / [`iso_list::list`]: `vstick iso create` / `vstick iso ls`
 //! - [`stick::create`]: `vstick image create`
 //! - [`size::parse`]: `512M`, `2G`, `2GiB`
+//!
+//! Known limits, by format:
+//! - ISO: Joliet names are cut at 64 UCS-2 characters and non-BMP characters become `_` there
+//!   (Windows sees that; Rock Ridge keeps every name). Directories deeper than 8 levels move
+//!   to `/.rr_moved` in the ISO 9660 tree; Rock Ridge readers show them in place, and Linux
+//!   and osirrox also show the empty `.rr_moved`. FIFOs, sockets and device nodes are left out
+//!   with a warning. Joliet volume labels keep the first 16 characters of the label.
+//! - FAT32: symlinks and special files are skipped with a warning; hard links become copies;
+//!   names FAT cannot hold (`"*/:<>?\|`, control characters, trailing dot or space, names
+//!   that differ only in case, non-UTF-8) and files of 4 GiB or more are refused before
+//!   anything is written. Owners and modes are not stored (FAT has none). The data region is
+//!   not aligned to the cluster size.
 
 mod error;
 pub mod fat_layout;
