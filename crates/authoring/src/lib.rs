@@ -13,7 +13,7 @@
 //! - ISO: Joliet names are cut at 64 UCS-2 characters and non-BMP characters become `_` there
 //!   (Windows sees that; Rock Ridge keeps every name). Directories deeper than 8 levels move
 //!   to `/.rr_moved` in the ISO 9660 tree; Rock Ridge readers show them in place, and Linux
-//!   and osirrox also show the empty `.rr_moved`. FIFOs, sockets and device nodes are left out
+//!   and osirrox also show the empty `.rr_moved`. FIFOs and sockets are left out
 //!   with a warning. Joliet volume labels keep the first 16 characters of the label.
 //! - FAT32: symlinks and special files are skipped with a warning; hard links become copies;
 //!   names FAT cannot hold (`"*/:<>?\|`, control characters, trailing dot or space, names
