@@ -5,12 +5,12 @@ use tracing::debug;
 use vstick_bot::CommandTarget;
 
 use crate::descriptors::{
-    self, DESCRIPTOR_CONFIGURATION, DESCRIPTOR_DEVICE, DESCRIPTOR_DEVICE_QUALIFIER,
+    self, DESCRIPTOR_BOS, DESCRIPTOR_CONFIGURATION, DESCRIPTOR_DEVICE, DESCRIPTOR_DEVICE_QUALIFIER,
     DESCRIPTOR_OTHER_SPEED_CONFIGURATION, DESCRIPTOR_STRING, INTERFACE_NUMBER, STRING_LANGUAGES,
     STRING_MANUFACTURER, STRING_PRODUCT, STRING_SERIAL,
 };
 use crate::device::BulkEndpoint;
-use crate::{ControlResult, MassStorageDevice, Setup};
+use crate::{ControlResult, MassStorageDevice, Setup, Speed};
 
 /// bmRequestType values (direction | type | recipient, USB 2.0 Table 9-2).
 pub mod request_type {
@@ -43,10 +43,20 @@ pub mod request {
     pub const BULK_ONLY_RESET: u8 = 0xFF;
     /// Get Max LUN (BOT §3.2).
     pub const GET_MAX_LUN: u8 = 0xFE;
+    /// SuperSpeed only (USB 3.2 Table 9-5): system exit latencies for U1/U2.
+    pub const SET_SEL: u8 = 48;
+    /// SuperSpeed only: the isochronous delay (no isochronous endpoints here).
+    pub const SET_ISOCH_DELAY: u8 = 49;
 }
 
 /// Feature selector ENDPOINT_HALT (USB 2.0 Table 9-6).
 const FEATURE_ENDPOINT_HALT: u16 = 0;
+/// Feature selectors of SuperSpeed devices (USB 3.2 Table 9-7).
+const FEATURE_FUNCTION_SUSPEND: u16 = 0;
+const FEATURE_U1_ENABLE: u16 = 48;
+const FEATURE_U2_ENABLE: u16 = 49;
+/// SET_SEL carries six bytes: U1SEL, U1PEL, U2SEL (u16), U2PEL (u16).
+const SET_SEL_LENGTH: u16 = 6;
 
 impl<T: CommandTarget> MassStorageDevice<T> {
     /// A control transfer on endpoint 0: standard requests (GET_DESCRIPTOR,
@@ -75,8 +85,12 @@ impl<T: CommandTarget> MassStorageDevice<T> {
         match (setup.request_type, setup.request) {
             (DEVICE_IN, GET_DESCRIPTOR) => self.get_descriptor(setup),
             (DEVICE_IN, GET_STATUS) => {
-                // Bit 0 self-powered (no: bus-powered), bit 1 remote wakeup (off).
-                ControlResult::Data(vec![0, 0])
+                // Bit 0 self-powered (no: bus-powered), bit 1 remote wakeup
+                // (off); at SuperSpeed bits 2 and 3 are U1/U2 enable (USB 3.2
+                // Figure 9-4).
+                let u1 = u8::from(self.u1_enabled) << 2;
+                let u2 = u8::from(self.u2_enabled) << 3;
+                ControlResult::Data(vec![u1 | u2, 0])
             }
             (INTERFACE_IN, GET_STATUS) if self.interface_exists(setup.index) => {
                 ControlResult::Data(vec![0, 0])
@@ -124,6 +138,29 @@ impl<T: CommandTarget> MassStorageDevice<T> {
                     None => ControlResult::Stall,
                 }
             }
+            (DEVICE_OUT, SET_FEATURE | CLEAR_FEATURE) if self.is_super_speed() => {
+                let on = setup.request == SET_FEATURE;
+                match setup.value {
+                    FEATURE_U1_ENABLE => self.u1_enabled = on,
+                    FEATURE_U2_ENABLE => self.u2_enabled = on,
+                    // LTM_ENABLE needs the LTM capability we do not declare.
+                    _ => return ControlResult::Stall,
+                }
+                ControlResult::Ack
+            }
+            // FUNCTION_SUSPEND (wIndex: options << 8 | interface): nothing to
+            // suspend on a virtual link, so accept it (USB 3.2 §9.4.9).
+            (INTERFACE_OUT, SET_FEATURE | CLEAR_FEATURE)
+                if self.is_super_speed()
+                    && setup.value == FEATURE_FUNCTION_SUSPEND
+                    && self.interface_exists(setup.index & 0xFF) =>
+            {
+                ControlResult::Ack
+            }
+            (DEVICE_OUT, SET_SEL) if self.is_super_speed() && setup.length == SET_SEL_LENGTH => {
+                ControlResult::Ack
+            }
+            (DEVICE_OUT, SET_ISOCH_DELAY) if self.is_super_speed() && setup.length == 0 => ControlResult::Ack,
             // The transport owns the bus address; accept it.
             (DEVICE_OUT, SET_ADDRESS) if setup.value <= 127 => ControlResult::Ack,
             (CLASS_INTERFACE_IN, GET_MAX_LUN) => self.get_max_lun(setup),
@@ -138,13 +175,18 @@ impl<T: CommandTarget> MassStorageDevice<T> {
     /// GET_DESCRIPTOR (§9.4.3): wValue = type << 8 | index, wIndex = LANGID for strings.
     fn get_descriptor(&self, setup: &Setup) -> ControlResult {
         let [index, descriptor_type] = setup.value.to_le_bytes();
+        let super_speed = self.is_super_speed();
         let bytes = match (descriptor_type, index) {
             (DESCRIPTOR_DEVICE, _) => self.device_descriptor_bytes().to_vec(),
             (DESCRIPTOR_CONFIGURATION, 0) => self.configuration_descriptor_bytes(),
-            (DESCRIPTOR_DEVICE_QUALIFIER, _) => descriptors::device_qualifier().to_vec(),
-            (DESCRIPTOR_OTHER_SPEED_CONFIGURATION, 0) => {
+            // USB 3.2 §9.4.3: a device at SuperSpeed answers these two with a
+            // Request Error; at USB 2.0 speeds they describe the other speed.
+            (DESCRIPTOR_DEVICE_QUALIFIER, _) if !super_speed => descriptors::device_qualifier().to_vec(),
+            (DESCRIPTOR_OTHER_SPEED_CONFIGURATION, 0) if !super_speed => {
                 descriptors::other_speed_configuration_descriptor(self.speed()).to_vec()
             }
+            // bcdUSB 3.00 promises a BOS; bcdUSB 2.00 devices have none.
+            (DESCRIPTOR_BOS, 0) if super_speed => descriptors::bos_descriptor().to_vec(),
             (DESCRIPTOR_STRING, STRING_LANGUAGES) => descriptors::languages_descriptor().to_vec(),
             (DESCRIPTOR_STRING, index) => {
                 // Any LANGID gets the one set of strings (hosts ask 0x0409).
@@ -160,7 +202,7 @@ impl<T: CommandTarget> MassStorageDevice<T> {
                 }
                 descriptors::string_descriptor(text)
             }
-            // BOS, interface power, OTG, debug, ...: not offered.
+            // Interface power, OTG, debug, ...: not offered.
             _ => return ControlResult::Stall,
         };
         ControlResult::Data(bytes)
@@ -184,6 +226,10 @@ impl<T: CommandTarget> MassStorageDevice<T> {
         debug!("Bulk-Only Mass Storage Reset");
         self.bot.reset(&mut self.target);
         ControlResult::Ack
+    }
+
+    fn is_super_speed(&self) -> bool {
+        self.speed() == Speed::Super
     }
 
     fn interface_exists(&self, index: u16) -> bool {

@@ -1,10 +1,17 @@
-//! Descriptors of the vstick device (USB 2.0 §9.6, MSC BOT 1.0 §4).
+//! Descriptors of the vstick device (USB 2.0 §9.6, USB 3.2 §9.6, MSC BOT 1.0 §4).
 //!
 //! One configuration with one interface (class 08 mass storage, subclass 06
 //! SCSI transparent command set, protocol 50 Bulk-Only) and two bulk
 //! endpoints. High speed uses 512-byte bulk packets, full speed 64 (USB 2.0
 //! §5.8.3); the other speed's view is in the device qualifier and the
 //! OTHER_SPEED_CONFIGURATION descriptor (§9.6.2, §9.6.4).
+//!
+//! SuperSpeed (USB 3.2 §9.6) differs: bcdUSB 3.00, a 512-byte control pipe
+//! (bMaxPacketSize0 is the exponent 9), a BOS descriptor, 1024-byte bulk
+//! packets each followed by a SuperSpeed endpoint companion, and no device
+//! qualifier / other-speed configuration. Linux's usb-storage lets a
+//! SuperSpeed device take 1 MiB per command instead of 120 KiB, which is
+//! why a transport that can present it (usbredir on xHCI) should.
 
 use crate::{EP_IN, EP_OUT, Identity, Speed};
 
@@ -16,12 +23,24 @@ pub const DESCRIPTOR_INTERFACE: u8 = 4;
 pub const DESCRIPTOR_ENDPOINT: u8 = 5;
 pub const DESCRIPTOR_DEVICE_QUALIFIER: u8 = 6;
 pub const DESCRIPTOR_OTHER_SPEED_CONFIGURATION: u8 = 7;
+/// USB 3.2 Table 9-6.
+pub const DESCRIPTOR_BOS: u8 = 15;
+pub const DESCRIPTOR_DEVICE_CAPABILITY: u8 = 16;
+pub const DESCRIPTOR_SUPERSPEED_ENDPOINT_COMPANION: u8 = 48;
 
 /// bcdUSB 2.00. Windows USB/IP clients want exactly this; 2.01+ would make
 /// Windows ask for a BOS descriptor.
 pub const BCD_USB: u16 = 0x0200;
+/// bcdUSB of the SuperSpeed presentation: 3.00 (USB 3.2 §9.6.1 allows
+/// 0x0300 and up; a BOS descriptor is then mandatory).
+pub const BCD_USB_SUPER: u16 = 0x0300;
 /// bMaxPacketSize0 (64 is the only value allowed at high speed, §5.5.3).
 pub const MAX_PACKET_SIZE_0: u8 = 64;
+/// bMaxPacketSize0 at SuperSpeed: an exponent, 2^9 = 512 bytes (USB 3.2 §9.6.1).
+pub const MAX_PACKET_SIZE_0_SUPER_EXPONENT: u8 = 9;
+/// bMaxBurst of the bulk endpoints at SuperSpeed: 15 means bursts of 16
+/// packets (USB 3.2 Table 9-27), the most a bulk endpoint may declare.
+pub const BULK_MAX_BURST: u8 = 15;
 /// Interface triple: mass storage, SCSI transparent, Bulk-Only Transport.
 pub const CLASS_MASS_STORAGE: u8 = 0x08;
 pub const SUBCLASS_SCSI_TRANSPARENT: u8 = 0x06;
@@ -41,6 +60,9 @@ pub const CONFIG_ATTRIBUTES: u8 = 0x80;
 /// bus power"), and a bus-powered hub's ports offer only 100 mA, so asking
 /// 500 mA could leave the stick unconfigured behind such a hub.
 pub const MAX_POWER_2MA: u8 = 50;
+/// bMaxPower at SuperSpeed counts 8 mA units (USB 3.2 §9.6.3): 12 = 96 mA,
+/// still under one SuperSpeed unit load (150 mA), for the same reason.
+pub const MAX_POWER_8MA_SUPER: u8 = 12;
 
 /// String descriptor indexes.
 pub const STRING_LANGUAGES: u8 = 0;
@@ -52,14 +74,18 @@ pub const LANGID_EN_US: u16 = 0x0409;
 
 /// wTotalLength of the configuration: configuration + interface + 2 endpoints.
 pub const CONFIGURATION_TOTAL_LENGTH: usize = 9 + 9 + 7 + 7;
+/// wTotalLength at SuperSpeed: each endpoint is followed by its 6-byte companion.
+pub const SUPER_SPEED_CONFIGURATION_TOTAL_LENGTH: usize = 9 + 9 + (7 + 6) * 2;
+/// wTotalLength of the BOS: header + USB 2.0 extension + SuperSpeed capability.
+pub const BOS_TOTAL_LENGTH: usize = 5 + 7 + 10;
 
-/// Max packet size of the bulk endpoints at `speed` (USB 2.0 §5.8.3).
-/// SuperSpeed is not offered (it needs BOS and companion descriptors), so it
-/// is presented as high speed.
+/// Max packet size of the bulk endpoints at `speed` (USB 2.0 §5.8.3, USB
+/// 3.2 §9.6.6: SuperSpeed bulk endpoints take exactly 1024).
 pub fn bulk_max_packet_size(speed: Speed) -> u16 {
     match speed {
         Speed::Full => 64,
-        Speed::High | Speed::Super => 512,
+        Speed::High => 512,
+        Speed::Super => 1024,
     }
 }
 
@@ -102,6 +128,82 @@ pub fn device_descriptor(identity: &Identity) -> [u8; 18] {
         string_index(&identity.serial, STRING_SERIAL),
         1, // bNumConfigurations
     ]
+}
+
+/// The 18-byte device descriptor at SuperSpeed (USB 3.2 Table 9-11): bcdUSB
+/// 3.00 and the control pipe's size as an exponent; the rest as at USB 2.0.
+pub fn super_speed_device_descriptor(identity: &Identity) -> [u8; 18] {
+    let mut d = device_descriptor(identity);
+    let [bcd_usb_lo, bcd_usb_hi] = BCD_USB_SUPER.to_le_bytes();
+    d[2] = bcd_usb_lo;
+    d[3] = bcd_usb_hi;
+    d[7] = MAX_PACKET_SIZE_0_SUPER_EXPONENT;
+    d
+}
+
+/// The BOS descriptor set (USB 3.2 §9.6.2), required with bcdUSB 3.00: a
+/// USB 2.0 Extension (LPM supported, which §9.6.2.1 demands of SuperSpeed
+/// devices for their high-speed mode) and the SuperSpeed USB Device
+/// Capability (Table 9-14). Exit latencies are the usual small values; no
+/// host enables U1/U2 on a virtual link, and the requests that would are
+/// accepted anyway.
+pub fn bos_descriptor() -> [u8; BOS_TOTAL_LENGTH] {
+    let [total_lo, total_hi] = (BOS_TOTAL_LENGTH as u16).to_le_bytes();
+    [
+        // BOS header (Table 9-12)
+        5,
+        DESCRIPTOR_BOS,
+        total_lo,
+        total_hi,
+        2, // bNumDeviceCaps
+        // USB 2.0 Extension (Table 9-15)
+        7,
+        DESCRIPTOR_DEVICE_CAPABILITY,
+        0x02, // bDevCapabilityType: USB 2.0 EXTENSION
+        0x02, // bmAttributes bit 1: LPM
+        0,
+        0,
+        0,
+        // SuperSpeed USB Device Capability (Table 9-16)
+        10,
+        DESCRIPTOR_DEVICE_CAPABILITY,
+        0x03, // bDevCapabilityType: SUPERSPEED_USB
+        0x00, // bmAttributes: no LTM
+        0x0E, // wSpeedsSupported: full, high and SuperSpeed
+        0x00,
+        0x01, // bFunctionalitySupport: fully functional from full speed up
+        0x0A, // bU1DevExitLat: under 10 us
+        0x20, // wU2DevExitLat: 32 us
+        0x00,
+    ]
+}
+
+/// The configuration at SuperSpeed (USB 3.2 §9.6.3, §9.6.6, §9.6.7): 1024-byte
+/// bulk endpoints, each followed by its endpoint companion.
+pub fn super_speed_configuration_descriptor() -> [u8; SUPER_SPEED_CONFIGURATION_TOTAL_LENGTH] {
+    let usb2 = configuration_bytes(DESCRIPTOR_CONFIGURATION, Speed::Super);
+    let [total_lo, total_hi] = (SUPER_SPEED_CONFIGURATION_TOTAL_LENGTH as u16).to_le_bytes();
+    let companion = [
+        6,
+        DESCRIPTOR_SUPERSPEED_ENDPOINT_COMPANION,
+        BULK_MAX_BURST,
+        0, // bmAttributes: no streams (BOT has none)
+        0, // wBytesPerInterval: periodic endpoints only
+        0,
+    ];
+    let mut out = [0u8; SUPER_SPEED_CONFIGURATION_TOTAL_LENGTH];
+    let (config_and_interface, endpoints) = usb2.split_at(18);
+    let (ep_in, ep_out) = endpoints.split_at(7);
+    let parts: [&[u8]; 5] = [config_and_interface, ep_in, &companion, ep_out, &companion];
+    let mut at = 0;
+    for part in parts {
+        out[at..at + part.len()].copy_from_slice(part);
+        at += part.len();
+    }
+    out[2] = total_lo;
+    out[3] = total_hi;
+    out[8] = MAX_POWER_8MA_SUPER;
+    out
 }
 
 /// The 10-byte device qualifier (USB 2.0 Table 9-9): what changes at the other speed.
@@ -311,6 +413,85 @@ mod tests {
                 0x40, // bMaxPacketSize0 for the other speed
                 0x01, // bNumConfigurations
                 0x00, // bReserved
+            ]
+        );
+    }
+
+    #[test]
+    fn super_speed_device_descriptor_bytes() {
+        let d = super_speed_device_descriptor(&identity());
+        assert_eq!(
+            &d[..8],
+            &[
+                0x12, // bLength 18
+                0x01, // bDescriptorType DEVICE
+                0x00, 0x03, // bcdUSB 3.00
+                0x00, 0x00, 0x00, // class / subclass / protocol: per interface
+                0x09, // bMaxPacketSize0: 2^9 = 512
+            ]
+        );
+        assert_eq!(&d[8..], &device_descriptor(&identity())[8..], "identity fields as at USB 2.0");
+    }
+
+    #[test]
+    fn bos_bytes() {
+        assert_eq!(
+            bos_descriptor(),
+            [
+                0x05, // bLength
+                0x0F, // bDescriptorType BOS
+                0x16, 0x00, // wTotalLength 22
+                0x02, // bNumDeviceCaps
+                // USB 2.0 Extension
+                0x07, // bLength
+                0x10, // bDescriptorType DEVICE CAPABILITY
+                0x02, // bDevCapabilityType USB 2.0 EXTENSION
+                0x02, 0x00, 0x00, 0x00, // bmAttributes: LPM
+                // SuperSpeed USB Device Capability
+                0x0A, // bLength
+                0x10, // bDescriptorType DEVICE CAPABILITY
+                0x03, // bDevCapabilityType SUPERSPEED_USB
+                0x00, // bmAttributes: no LTM
+                0x0E, 0x00, // wSpeedsSupported: full | high | super
+                0x01, // bFunctionalitySupport: full speed
+                0x0A, // bU1DevExitLat
+                0x20, 0x00, // wU2DevExitLat
+            ]
+        );
+    }
+
+    #[test]
+    fn super_speed_configuration_bytes() {
+        assert_eq!(
+            super_speed_configuration_descriptor(),
+            [
+                // configuration
+                0x09, // bLength
+                0x02, // bDescriptorType CONFIGURATION
+                0x2C, 0x00, // wTotalLength 44
+                0x01, // bNumInterfaces
+                0x01, // bConfigurationValue
+                0x00, // iConfiguration
+                0x80, // bmAttributes: bus-powered
+                0x0C, // bMaxPower 12 x 8 mA = 96 mA
+                // interface 0
+                0x09, 0x04, 0x00, 0x00, 0x02, 0x08, 0x06, 0x50, 0x00,
+                // endpoint 0x81
+                0x07, // bLength
+                0x05, // bDescriptorType ENDPOINT
+                0x81, // bEndpointAddress IN 1
+                0x02, // bmAttributes bulk
+                0x00, 0x04, // wMaxPacketSize 1024
+                0x00, // bInterval
+                // its companion
+                0x06, // bLength
+                0x30, // bDescriptorType SUPERSPEED_USB_ENDPOINT_COMPANION
+                0x0F, // bMaxBurst: 16 packets
+                0x00, // bmAttributes: no streams
+                0x00, 0x00, // wBytesPerInterval
+                // endpoint 0x02 (OUT 2, bulk, 1024), then its companion
+                0x07, 0x05, 0x02, 0x02, 0x00, 0x04, 0x00, //
+                0x06, 0x30, 0x0F, 0x00, 0x00, 0x00,
             ]
         );
     }

@@ -1,6 +1,6 @@
 //! [`MassStorageDevice`]: configuration state, bulk endpoint routing and resets.
 
-use tracing::{debug, warn};
+use tracing::debug;
 use vstick_bot::{BulkOnly, CommandTarget, InResult, OutResult};
 use vstick_scsi::Target;
 
@@ -44,6 +44,10 @@ pub struct MassStorageDevice<T = Target> {
     /// bConfigurationValue; 0 = unconfigured (address state).
     configuration: u8,
     alt_setting: u8,
+    /// U1_ENABLE / U2_ENABLE as set by the host (SuperSpeed only; USB 3.2
+    /// §9.4.1), reported back by GET_STATUS. Link states are not modelled.
+    pub(crate) u1_enabled: bool,
+    pub(crate) u2_enabled: bool,
 }
 
 impl<T: CommandTarget> MassStorageDevice<T> {
@@ -56,20 +60,19 @@ impl<T: CommandTarget> MassStorageDevice<T> {
             speed: Speed::High,
             configuration: CONFIGURATION_VALUE,
             alt_setting: 0,
+            u1_enabled: false,
+            u2_enabled: false,
         }
     }
 
     /// Presents the device at another speed: [`Speed::Full`] (64-byte bulk
-    /// packets) or [`Speed::High`]. [`Speed::Super`] would need SuperSpeed
-    /// descriptors (BOS, companions) and is presented as high speed.
+    /// packets), [`Speed::High`] (the default, bcdUSB 2.00) or
+    /// [`Speed::Super`] (bcdUSB 3.00 with BOS and endpoint companions,
+    /// 1024-byte bulk packets). The speed is the transport's choice: it must
+    /// match the port the transport reports (usbredir on a QEMU xHCI can
+    /// attach SuperSpeed; USB/IP clients expect bcdUSB 2.00).
     pub fn with_speed(mut self, speed: Speed) -> Self {
-        self.speed = match speed {
-            Speed::Super => {
-                warn!("SuperSpeed descriptors are not implemented: presenting a high-speed device");
-                Speed::High
-            }
-            other => other,
-        };
+        self.speed = speed;
         self
     }
 
@@ -83,7 +86,10 @@ impl<T: CommandTarget> MassStorageDevice<T> {
 
     pub fn summary(&self) -> DeviceSummary {
         DeviceSummary {
-            bcd_usb: descriptors::BCD_USB,
+            bcd_usb: match self.speed {
+                Speed::Super => descriptors::BCD_USB_SUPER,
+                Speed::Full | Speed::High => descriptors::BCD_USB,
+            },
             class: 0,
             subclass: 0,
             protocol: 0,
@@ -94,15 +100,21 @@ impl<T: CommandTarget> MassStorageDevice<T> {
         }
     }
 
-    /// The 18-byte device descriptor.
+    /// The 18-byte device descriptor at the current speed.
     pub fn device_descriptor_bytes(&self) -> [u8; 18] {
-        descriptors::device_descriptor(&self.identity)
+        match self.speed {
+            Speed::Super => descriptors::super_speed_device_descriptor(&self.identity),
+            Speed::Full | Speed::High => descriptors::device_descriptor(&self.identity),
+        }
     }
 
     /// The configuration descriptor with its interface and endpoint
     /// descriptors (wTotalLength bytes) at the current speed.
     pub fn configuration_descriptor_bytes(&self) -> Vec<u8> {
-        descriptors::configuration_descriptor(self.speed).to_vec()
+        match self.speed {
+            Speed::Super => descriptors::super_speed_configuration_descriptor().to_vec(),
+            Speed::Full | Speed::High => descriptors::configuration_descriptor(self.speed).to_vec(),
+        }
     }
 
     /// Current bConfigurationValue (starts at 1: transports present the
@@ -210,6 +222,9 @@ impl<T: CommandTarget> MassStorageDevice<T> {
         debug!("USB port reset");
         self.reset_interface();
         self.alt_setting = 0;
+        // USB 3.2 §9.4.1: a reset clears the U1/U2 enables.
+        self.u1_enabled = false;
+        self.u2_enabled = false;
         self.target.reset();
     }
 

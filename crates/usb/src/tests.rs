@@ -356,7 +356,59 @@ fn interfaces_and_endpoints_follow_speed() {
     let full = device().with_speed(Speed::Full);
     assert_eq!(full.endpoints(), [bulk(0x81, 64), bulk(0x02, 64)]);
     assert_eq!(&full.configuration_descriptor_bytes()[22..24], &[64, 0]);
-    assert_eq!(device().with_speed(Speed::Super).speed(), Speed::High);
+    let sup = device().with_speed(Speed::Super);
+    assert_eq!(sup.speed(), Speed::Super);
+    assert_eq!(sup.endpoints(), [bulk(0x81, 1024), bulk(0x02, 1024)]);
+}
+
+#[test]
+fn super_speed_descriptors_via_control() {
+    let mut dev = device().with_speed(Speed::Super);
+    let d = data(get_descriptor(&mut dev, 1, 0, 18));
+    assert_eq!(&d[2..4], &[0x00, 0x03], "bcdUSB 3.00");
+    assert_eq!(d[7], 9, "bMaxPacketSize0 exponent");
+    assert_eq!(dev.summary().bcd_usb, 0x0300);
+    // Linux reads the BOS header first, then wTotalLength.
+    let header = data(get_descriptor(&mut dev, 15, 0, 5));
+    assert_eq!(header, [5, 15, 22, 0, 2]);
+    assert_eq!(data(get_descriptor(&mut dev, 15, 0, 0xFF)).len(), 22);
+    let config = data(get_descriptor(&mut dev, 2, 0, 0xFF));
+    assert_eq!(config.len(), 44);
+    assert_eq!(config, dev.configuration_descriptor_bytes());
+    assert_eq!(get_descriptor(&mut dev, 6, 0, 10), ControlResult::Stall, "no qualifier at SuperSpeed");
+    assert_eq!(get_descriptor(&mut dev, 7, 0, 0xFF), ControlResult::Stall, "no other-speed config");
+    // At high speed (bcdUSB 2.00) there is no BOS.
+    assert_eq!(get_descriptor(&mut device(), 15, 0, 5), ControlResult::Stall);
+}
+
+#[test]
+fn super_speed_requests() {
+    let mut dev = device().with_speed(Speed::Super);
+    let status = setup(0x80, 0, 0, 0, 2);
+    assert_eq!(dev.control(&status, &[]), ControlResult::Data(vec![0, 0]));
+    // SET_FEATURE(U1_ENABLE), SET_FEATURE(U2_ENABLE): GET_STATUS bits 2 and 3.
+    assert_eq!(dev.control(&setup(0x00, 3, 48, 0, 0), &[]), ControlResult::Ack);
+    assert_eq!(dev.control(&status, &[]), ControlResult::Data(vec![0x04, 0]));
+    assert_eq!(dev.control(&setup(0x00, 3, 49, 0, 0), &[]), ControlResult::Ack);
+    assert_eq!(dev.control(&status, &[]), ControlResult::Data(vec![0x0C, 0]));
+    assert_eq!(dev.control(&setup(0x00, 1, 48, 0, 0), &[]), ControlResult::Ack, "CLEAR_FEATURE(U1)");
+    assert_eq!(dev.control(&status, &[]), ControlResult::Data(vec![0x08, 0]));
+    dev.reset();
+    assert_eq!(dev.control(&status, &[]), ControlResult::Data(vec![0, 0]), "reset clears U1/U2");
+    assert_eq!(dev.control(&setup(0x00, 3, 50, 0, 0), &[]), ControlResult::Stall, "no LTM");
+    // SET_SEL with its 6 bytes, SET_ISOCH_DELAY, FUNCTION_SUSPEND on interface 0.
+    assert_eq!(dev.control(&setup(0x00, 48, 0, 0, 6), &[1, 2, 3, 0, 4, 0]), ControlResult::Ack);
+    assert_eq!(dev.control(&setup(0x00, 48, 0, 0, 5), &[0; 5]), ControlResult::Stall, "SET_SEL is 6 bytes");
+    assert_eq!(dev.control(&setup(0x00, 49, 40, 0, 0), &[]), ControlResult::Ack);
+    assert_eq!(dev.control(&setup(0x01, 3, 0, 0x0100, 0), &[]), ControlResult::Ack);
+    assert_eq!(dev.control(&setup(0x01, 3, 0, 0x0101, 0), &[]), ControlResult::Stall, "no interface 1");
+
+    // None of these exist at high speed.
+    let mut high = device();
+    assert_eq!(high.control(&setup(0x00, 3, 48, 0, 0), &[]), ControlResult::Stall);
+    assert_eq!(high.control(&setup(0x00, 48, 0, 0, 6), &[0; 6]), ControlResult::Stall);
+    assert_eq!(high.control(&setup(0x00, 49, 40, 0, 0), &[]), ControlResult::Stall);
+    assert_eq!(high.control(&setup(0x01, 3, 0, 0x0100, 0), &[]), ControlResult::Stall);
 }
 
 #[test]
