@@ -1,0 +1,96 @@
+# In-guest half of bench/guest-bench.sh (busybox sh; helpers from guest-lib.sh).
+# Environment: REPS, SEQ_BYTES, SECONDS_CAP, RAND_COUNT, OPS, DEVICES, TRANSPORT and, for USB/IP,
+# USBIP_HOST, USBIP_PORT, USBIP_BUSID.
+#
+# Finds the two USB disks (vendor "vstick" and QEMU's usb-storage, vendor "QEMU"),
+# then interleaves the workloads: per repetition, per workload, both devices back to
+# back, the order alternating between repetitions. Each run prints
+#   VSTICK-BENCH dev=<vstick|qemu> op=<op> rep=<n> bytes=<b> ops=<n> secs=<s>
+# and asks the host to sample vstick's CPU time before and after its own runs.
+
+IO=/usr/bin/vstick-guest-io
+
+if [ "$TRANSPORT" = usbip ]; then
+    if ! wait_for 10 test -e /sys/class/net/eth0; then
+        fail network "no eth0"
+        finish
+    fi
+    ip link set eth0 up
+    ip addr add 10.0.2.15/24 dev eth0
+    mkdir -p /var/run
+    if out=$(usbip --tcp-port "$USBIP_PORT" attach -r "$USBIP_HOST" -b "$USBIP_BUSID" 2>&1); then
+        ok usbip-attach
+    else
+        fail usbip-attach "$out"
+        finish
+    fi
+fi
+
+# disk_by_vendor VENDOR: the sd device whose SCSI vendor is VENDOR.
+disk_by_vendor() {
+    for sd in $(usb_block_devices sd); do
+        v=$(cat "/sys/block/$sd/device/vendor" 2>/dev/null | tr -d ' ')
+        [ "$v" = "$1" ] && echo "$sd" && return 0
+    done
+    return 1
+}
+both_disks() { disk_by_vendor vstick >/dev/null && disk_by_vendor QEMU >/dev/null; }
+
+if ! wait_for 90 both_disks; then
+    fail disks "want a vstick and a QEMU USB disk, have: $(usb_block_devices sd | tr '\n' ' ')"
+    dmesg | tail -n 20 | sed 's/^/VSTICK-INFO dmesg: /'
+    finish
+fi
+vstick_disk=$(disk_by_vendor vstick)
+qemu_disk=$(disk_by_vendor QEMU)
+ok disks "vstick=/dev/$vstick_disk qemu=/dev/$qemu_disk"
+
+# How each device is attached: USB speed and the largest transfer Linux will use.
+describe() { # label sd
+    usbdev=$(readlink -f "/sys/block/$2/device")
+    while [ "$usbdev" != / ] && [ ! -e "$usbdev/speed" ]; do usbdev=${usbdev%/*}; done
+    value "$1.speed" "$(cat "$usbdev/speed" 2>/dev/null)"
+    value "$1.bcdusb" "$(cat "$usbdev/version" 2>/dev/null | tr -d ' ')"
+    value "$1.max_sectors_kb" "$(cat "/sys/block/$2/queue/max_sectors_kb")"
+    value "$1.bytes" "$(blockdev --getsize64 "/dev/$2")"
+}
+describe vstick "$vstick_disk"
+describe qemu "$qemu_disk"
+
+run_one() { # dev op rep
+    case $1 in vstick) sd=$vstick_disk ;; *) sd=$qemu_disk ;; esac
+    case $2 in
+    seq-read | seq-write) args="--bs 1M --bytes $SEQ_BYTES --seconds $SECONDS_CAP" ;;
+    rand-read) args="--bs 4K --count $RAND_COUNT --seconds $SECONDS_CAP --seed $3" ;;
+    esac
+    if [ "$1" = vstick ]; then
+        host_request cpu "$2" "$3" begin
+        # The host samples asynchronously; vstick is idle meanwhile, so waiting
+        # costs nothing but keeps the sample before the first request.
+        sleep 1
+    fi
+    # shellcheck disable=SC2086 # $args is a list of options
+    if res=$($IO "$2" "/dev/$sd" $args 2>&1); then
+        echo "VSTICK-BENCH dev=$1 op=$2 rep=$3 $res"
+    else
+        fail "bench-$1-$2-$3" "$res"
+    fi
+    if [ "$1" = vstick ]; then
+        host_request cpu "$2" "$3" end
+        sleep 1
+    fi
+}
+
+rep=1
+while [ "$rep" -le "$REPS" ]; do
+    order=$DEVICES
+    if [ $((rep % 2)) = 0 ]; then order=$(echo "$DEVICES" | awk '{ for (i = NF; i > 0; i--) printf "%s ", $i }'); fi
+    for op in $OPS; do
+        for dev in $order; do
+            run_one "$dev" "$op" "$rep"
+        done
+    done
+    info "repetition $rep done at $(uptime_s)s"
+    rep=$((rep + 1))
+done
+finish
