@@ -19,6 +19,13 @@
 //! - **CSW into an IN buffer under 13 bytes** (no real host does this): the
 //!   part that fits is sent and the rest follows on the next IN, so nothing
 //!   is lost and nothing is invented.
+//! - **Host expects more data-in than the device has** (cases 4 and 5): the
+//!   device pads with zeros up to H and reports the residue without the pad
+//!   bytes (§6.7.2 permits padding instead of a stall). SeaBIOS counts a short
+//!   packet as a failed transfer and never clears a halt, so a stall or short
+//!   packet would leave the device unusable until the OS resets it; QEMU's
+//!   usb-storage pads too. The bulk-in pipe stalls only for case 8 (a
+//!   direction mismatch, a phase error) and invalid CBWs.
 //! - **Residue** is H minus the bytes the device processed (sent, or taken
 //!   into the target); for phase errors the host ignores it.
 //! - **OUT transfers while data-in or a CSW is pending** stall the OUT

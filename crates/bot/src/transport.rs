@@ -34,13 +34,17 @@ enum Phase {
     Status(PendingCsw),
 }
 
+/// A data-in stage. It always moves exactly H bytes: the device's data,
+/// then zero padding up to H when the device has less (cases 4 and 5).
 #[derive(Debug)]
 struct DataIn {
     tag: u32,
     host_len: u32,
-    /// Bytes the host still expects (H minus what was sent).
+    /// Bytes the host still expects (H minus what was sent, padding included).
     host_remaining: u32,
-    /// Bytes the device still sends: min(D, H).
+    /// The device's data in this stage: min(D, H).
+    device_len: u32,
+    /// Bytes of it still to send (never more than `host_remaining`).
     device_remaining: u32,
     /// Case 7 (Hi < Di): only the first H bytes go out, then a phase error.
     phase_error: bool,
@@ -137,26 +141,25 @@ impl BulkOnly {
             // device NAKs until it has something.
             Phase::Idle | Phase::DataOut(_) => InResult::Pending,
             Phase::DataIn(stage) => {
-                let len = buf.len();
-                let n = to_u32(len).min(stage.device_remaining);
-                // n <= len, so the slice exists.
-                let chunk = buf.get_mut(..n as usize).unwrap_or_default();
-                if !chunk.is_empty() {
-                    target.data_in(chunk);
+                // Cases 4 and 5 (H > D): the device's D bytes, then zeros up to
+                // H, never a short packet or a stall (§6.7.2 allows padding; the
+                // residue excludes the pad bytes). SeaBIOS treats a short packet
+                // as a failed transfer and never clears a halt, so either one
+                // would wedge the device for the rest of the firmware's life,
+                // e.g. after El Torito's READ of LBA 17 fails on a tiny image.
+                // QEMU's usb-storage pads the same way.
+                let n = to_u32(buf.len()).min(stage.host_remaining);
+                let real = n.min(stage.device_remaining);
+                // real <= n <= buf.len(), so both slices exist.
+                let (data, rest) = buf.split_at_mut(real as usize);
+                if !data.is_empty() {
+                    target.data_in(data);
                 }
-                stage.device_remaining -= n;
+                rest.iter_mut().take((n - real) as usize).for_each(|b| *b = 0);
+                stage.device_remaining -= real;
                 stage.host_remaining -= n;
-                let short = (n as usize) < len;
-                if short || stage.device_remaining == 0 {
-                    // A short packet ends the host's transfer; a full one that
-                    // finished the device's data leaves the host expecting more
-                    // when H > D, so the next IN is stalled (case 5, §6.7.2).
-                    let stall_next = !short && stage.host_remaining > 0;
+                if stage.host_remaining == 0 {
                     self.finish_data_in(target);
-                    if stall_next {
-                        debug!("data-in ended on a full transfer with host bytes left: stalling IN");
-                        self.halted_in = true;
-                    }
                 }
                 InResult::Data(n as usize)
             }
@@ -283,16 +286,22 @@ impl BulkOnly {
                 target.abort();
                 status(PendingCsw::new(tag, 0, CswStatus::PhaseError))
             }
-            // Case 4 (Hi > Dn): stall IN, then the CSW with residue H (§6.7.4).
-            (_, true, Intent::None) => {
-                self.halted_in = true;
-                status(PendingCsw::new(tag, host_len, target.end().into()))
-            }
+            // Case 4 (Hi > Dn): H zero bytes, then the CSW with residue H
+            // (§6.7.2 lets the device pad instead of stalling; see bulk_in).
+            (_, true, Intent::None) => Phase::DataIn(DataIn {
+                tag,
+                host_len,
+                host_remaining: host_len,
+                device_len: 0,
+                device_remaining: 0,
+                phase_error: false,
+            }),
             // Cases 5 (Hi > Di), 6 (Hi = Di), 7 (Hi < Di).
             (_, true, Intent::In(d)) => Phase::DataIn(DataIn {
                 tag,
                 host_len,
                 host_remaining: host_len,
+                device_len: d.min(host_len),
                 device_remaining: d.min(host_len),
                 phase_error: d > host_len,
             }),
@@ -353,9 +362,11 @@ impl BulkOnly {
             } else {
                 target.end().into()
             };
-            // Residue: H minus what was sent (§6.7: "the difference between
-            // the amount of data expected ... and the actual amount ... processed").
-            let residue = stage.host_remaining;
+            // Residue: H minus the device's data sent, pad bytes excluded
+            // (§6.7: "the difference between the amount of data expected ...
+            // and the actual amount ... processed"). The stage ends once H
+            // bytes went out, so all of the device's min(D, H) did.
+            let residue = stage.host_len - stage.device_len;
             debug!(tag = stage.tag, host_len = stage.host_len, residue, ?status, "data-in done");
             self.phase = Phase::Status(PendingCsw::new(stage.tag, residue, status));
         }

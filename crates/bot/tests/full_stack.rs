@@ -160,9 +160,14 @@ fn inquiry_allocation_longer_than_response_is_case_5() {
     let mut host = Host::new(disk_target());
     // Windows asks INQUIRY with a 255-byte allocation; the standard data is shorter.
     let (inq, csw) = host.command(0, &[0x12, 0, 0, 0, 0xFF, 0], Data::In { len: 255, chunk: 512 });
-    assert!(inq.len() < 255 && inq.len() >= 36);
+    // The transfer is padded to the allocation; the residue tells the real length
+    // (byte 4 is the additional length, SPC-4 6.6.2).
+    assert_eq!(inq.len(), 255);
+    let real = usize::from(inq[4]) + 5;
+    assert!((36..255).contains(&real));
+    assert!(inq[real..].iter().all(|&b| b == 0), "zero padding");
     assert_eq!(csw.status, CswStatus::Passed);
-    assert_eq!(csw.residue, 255 - inq.len() as u32);
+    assert_eq!(csw.residue, 255 - real as u32);
 }
 
 #[test]
@@ -183,14 +188,32 @@ fn short_host_buffer_is_phase_error_then_reset_recovery() {
 }
 
 #[test]
-fn no_data_command_with_data_in_expected_stalls() {
+fn no_data_command_with_data_in_expected_is_padded() {
     let mut host = Host::new(disk_target());
     host.ready();
     // Case 4: TEST UNIT READY while the host expects 512 bytes in.
     let (got, csw) = host.command(0, &TUR, Data::In { len: 512, chunk: 512 });
-    assert!(got.is_empty());
-    assert_eq!(csw.residue, 512);
+    assert_eq!(got, vec![0u8; 512], "zero padding, no stall");
+    assert_eq!(csw.residue, 512, "pad bytes are residue");
     assert_eq!(csw.status, CswStatus::Passed);
+}
+
+/// What SeaBIOS does when an image is too small for El Torito: READ(10) of
+/// LBA 17 fails, and the firmware (which never clears a halt and counts a
+/// short packet as an error) goes on with the next LUN on the same device.
+#[test]
+fn failed_read_keeps_the_device_usable_without_halt_recovery() {
+    let mut host = Host::new(disk_target());
+    host.ready();
+    let past_end = u32::try_from(BLOCKS).unwrap() + 16;
+    let (got, csw) = host.command(0, &read10(past_end, 4), Data::In { len: 2048, chunk: 2048 });
+    assert_eq!(got, vec![0u8; 2048], "the whole data stage, padded");
+    assert_eq!((csw.status, csw.residue), (CswStatus::Failed, 2048));
+    assert!(!host.bot.is_halted(true) && !host.bot.is_halted(false));
+    assert_eq!(host.sense(0), (0x05, 0x21, 0x00));
+    // The next command works with no CLEAR_FEATURE in between.
+    let (got, csw) = host.command(0, &read10(0, 1), Data::In { len: 512, chunk: 512 });
+    assert_eq!((got.len(), csw.status, csw.residue), (512, CswStatus::Passed, 0));
 }
 
 #[test]

@@ -202,15 +202,16 @@ fn bulk_only_reset_aborts_and_keeps_halts() {
 
 #[test]
 fn clear_feature_after_a_stall() {
-    let mut dev = device();
-    // Case 4: the host expects 512 bytes in, the command has none.
+    // Case 8: the host expects 512 bytes in, the command wants data out.
+    let target = FakeTarget { intent: Some(DataStage::Out(512)), ..FakeTarget::default() };
+    let mut dev = MassStorageDevice::new(target, identity());
     assert_eq!(dev.bulk_out(EP_OUT, &cbw(7, 512, true)), OutResult::Accepted(31));
     assert_eq!(dev.bulk_in(EP_IN, &mut [0u8; 512]), InResult::Stall);
     let status = setup(0x82, 0, 0, u16::from(EP_IN), 2);
     assert_eq!(dev.control(&status, &[]), ControlResult::Data(vec![1, 0]), "halt bit set");
     assert_eq!(dev.control(&setup(0x02, 1, 0, u16::from(EP_IN), 0), &[]), ControlResult::Ack);
     assert_eq!(dev.control(&status, &[]), ControlResult::Data(vec![0, 0]));
-    assert_eq!(read_csw(&mut dev), Csw { tag: 7, residue: 512, status: CswStatus::Passed });
+    assert_eq!(read_csw(&mut dev), Csw { tag: 7, residue: 512, status: CswStatus::PhaseError });
 }
 
 #[test]

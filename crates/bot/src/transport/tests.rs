@@ -164,45 +164,66 @@ fn case_03_hn_lt_do() {
 }
 
 #[test]
-fn case_04_hi_gt_dn_stalls_in_then_csw() {
+fn case_04_hi_gt_dn_pads_with_zeros_then_csw() {
     let mut bot = BulkOnly::new();
-    let mut t = FakeTarget::new(DataStage::None, Status::Good);
-    send_cbw(&mut bot, &mut t, 4, 512, true, &TEST_UNIT_READY);
-    let mut buf = [0u8; 512];
-    // The data stage the host expects is stalled, not replaced by the CSW.
-    assert_eq!(bot.bulk_in(&mut t, &mut buf), InResult::Stall);
-    assert!(bot.is_halted(true));
-    assert_eq!(bot.bulk_in(&mut t, &mut buf), InResult::Stall, "stays halted until cleared");
-    bot.clear_halt(true);
-    assert_eq!(read_csw(&mut bot, &mut t), Csw { tag: 4, residue: 512, status: CswStatus::Passed });
+    let mut t = FakeTarget::new(DataStage::None, Status::CheckCondition);
+    send_cbw(&mut bot, &mut t, 4, 1024, true, &READ10);
+    // H bytes of padding, in the host's 512-byte pieces: no stall, no short
+    // packet (SeaBIOS survives neither), not the CSW in place of data.
+    for _ in 0..2 {
+        let mut buf = [0xEEu8; 512];
+        assert_eq!(bot.bulk_in(&mut t, &mut buf), InResult::Data(512));
+        assert_eq!(buf, [0u8; 512], "zero padding");
+        assert!(!bot.is_halted(true));
+    }
+    assert_eq!(t.data_calls(), 0, "the target is never asked for data it has not got");
+    // Residue H: none of the bytes were the device's (§6.7.2).
+    assert_eq!(read_csw(&mut bot, &mut t), Csw { tag: 4, residue: 1024, status: CswStatus::Failed });
     assert!(t.ended());
 }
 
 #[test]
-fn case_05_hi_gt_di_short_packet() {
+fn case_04_host_buffer_larger_than_h_gets_exactly_h() {
+    let mut bot = BulkOnly::new();
+    let mut t = FakeTarget::new(DataStage::None, Status::Good);
+    send_cbw(&mut bot, &mut t, 0x44, 18, true, &TEST_UNIT_READY);
+    let mut buf = [0xEEu8; 512];
+    assert_eq!(bot.bulk_in(&mut t, &mut buf), InResult::Data(18));
+    assert_eq!(buf[..18], [0u8; 18]);
+    assert_eq!(buf[18], 0xEE, "nothing written past H");
+    assert_eq!(read_csw(&mut bot, &mut t), Csw { tag: 0x44, residue: 18, status: CswStatus::Passed });
+}
+
+#[test]
+fn case_05_hi_gt_di_pads_the_transfer_to_h() {
     let mut bot = BulkOnly::new();
     let mut t = FakeTarget::new(DataStage::In(36), Status::Good);
     send_cbw(&mut bot, &mut t, 5, 512, true, &[0x12, 0, 0, 0, 0xFF, 0]);
     let mut buf = [0xEEu8; 512];
-    assert_eq!(bot.bulk_in(&mut t, &mut buf), InResult::Data(36), "short packet ends the transfer");
+    assert_eq!(bot.bulk_in(&mut t, &mut buf), InResult::Data(512), "the full H, not a short packet");
     assert_eq!(&buf[..36], expected_data(0..36).as_slice());
-    assert_eq!(buf[36], 0xEE, "nothing written past the reply");
-    assert!(!bot.is_halted(true), "a short packet needs no stall");
+    assert_eq!(buf[36..], [0u8; 512 - 36], "zeros after the reply");
+    assert!(!bot.is_halted(true));
+    assert_eq!(t.calls[1], Call::DataIn(36), "only D bytes were asked of the target");
+    // The residue leaves the pad bytes out.
     assert_eq!(read_csw(&mut bot, &mut t), Csw { tag: 5, residue: 512 - 36, status: CswStatus::Passed });
 }
 
 #[test]
-fn case_05_hi_gt_di_full_transfers_then_stall() {
+fn case_05_device_data_and_padding_across_transfers() {
     let mut bot = BulkOnly::new();
-    let mut t = FakeTarget::new(DataStage::In(512), Status::Good);
-    send_cbw(&mut bot, &mut t, 0x55, 1024, true, &READ10);
-    let mut buf = [0u8; 512];
-    // The host splits H into two 512-byte requests; the device fills the first exactly.
-    assert_eq!(bot.bulk_in(&mut t, &mut buf), InResult::Data(512));
-    assert_eq!(buf.as_slice(), expected_data(0..512).as_slice());
-    assert_eq!(bot.bulk_in(&mut t, &mut buf), InResult::Stall, "host still expects data: stall");
-    bot.clear_halt(true);
-    assert_eq!(read_csw(&mut bot, &mut t), Csw { tag: 0x55, residue: 512, status: CswStatus::Passed });
+    let mut t = FakeTarget::new(DataStage::In(700), Status::Good);
+    send_cbw(&mut bot, &mut t, 0x55, 1536, true, &READ10);
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let mut buf = [0xEEu8; 512];
+        assert_eq!(bot.bulk_in(&mut t, &mut buf), InResult::Data(512));
+        got.extend_from_slice(&buf);
+    }
+    assert_eq!(&got[..700], expected_data(0..700).as_slice());
+    assert!(got[700..].iter().all(|&b| b == 0), "zeros from byte D on");
+    assert!(!bot.is_halted(true));
+    assert_eq!(read_csw(&mut bot, &mut t), Csw { tag: 0x55, residue: 1536 - 700, status: CswStatus::Passed });
 }
 
 #[test]
@@ -586,5 +607,45 @@ proptest! {
             Csw::parse(&csw).unwrap(),
             Csw { tag: 0xC0FFEE, residue: 0, status: CswStatus::Passed }
         );
+    }
+}
+
+proptest! {
+    /// Cases 4, 5 and 6 for any H, D and host transfer sizes: exactly H bytes
+    /// arrive (the device's D, then zeros), never a stall, and the residue is
+    /// H - D (§6.7.2: pad bytes do not count).
+    #[test]
+    fn data_in_always_delivers_h_bytes(
+        host_len in 1u32..5000,
+        device_len in proptest::option::of(0u32..5000),
+        pieces in proptest::collection::vec(1usize..1100, 1..40),
+        good: bool,
+    ) {
+        let d = device_len.map(|d| d.min(host_len));
+        let intent = d.map_or(DataStage::None, DataStage::In);
+        let status = if good { Status::Good } else { Status::CheckCondition };
+        let mut bot = BulkOnly::new();
+        let mut t = FakeTarget::new(intent, status);
+        send_cbw(&mut bot, &mut t, 9, host_len, true, &READ10);
+        let mut got = Vec::new();
+        let mut pieces = pieces.into_iter().cycle();
+        while got.len() < host_len as usize {
+            let mut buf = vec![0xEEu8; pieces.next().unwrap_or(512)];
+            match bot.bulk_in(&mut t, &mut buf) {
+                InResult::Data(n) => {
+                    prop_assert!(n > 0 && n <= buf.len());
+                    // A short transfer only ever ends the stage exactly at H.
+                    prop_assert!(n == buf.len() || got.len() + n == host_len as usize);
+                    got.extend_from_slice(&buf[..n]);
+                }
+                other => prop_assert!(false, "data-in answered {:?}", other),
+            }
+        }
+        prop_assert_eq!(got.len(), host_len as usize);
+        let d = d.unwrap_or(0);
+        prop_assert_eq!(got[..d as usize].to_vec(), expected_data(0..d));
+        prop_assert!(got[d as usize..].iter().all(|&b| b == 0));
+        let expected = Csw { tag: 9, residue: host_len - d, status: if good { CswStatus::Passed } else { CswStatus::Failed } };
+        prop_assert_eq!(read_csw(&mut bot, &mut t), expected);
     }
 }
