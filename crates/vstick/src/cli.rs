@@ -75,6 +75,13 @@ pub struct ServeArgs {
     /// Read transports and LUNs from a TOML stick profile (see README).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Serve --usbredir over TLS with this certificate chain (PEM), for QEMU's
+    /// `tls-creds-x509,endpoint=client` (see SECURITY.md).
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 fn parse_block_size(s: &str) -> Result<u32, String> {

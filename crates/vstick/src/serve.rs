@@ -183,6 +183,8 @@ pub struct ServePlan {
     pub block_size: u32,
     pub control: Option<PathBuf>,
     pub snapshot: Option<Snapshot>,
+    /// Certificate chain and key for usbredir over TLS.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// A stick profile (`--config stick.toml`).
@@ -274,7 +276,18 @@ impl ServePlan {
         }
         let keep = args.snapshot_keep.clone().or(profile.snapshot_keep);
         let snapshot = (args.snapshot || profile.snapshot || keep.is_some()).then_some(Snapshot { keep });
-        Ok(Self { transport, luns, block_size, control: args.control.clone().or(profile.control), snapshot })
+        let tls = args.tls_cert.clone().zip(args.tls_key.clone());
+        if tls.is_some() && !matches!(transport, Transport::UsbredirListen(_)) {
+            bail!("--tls-cert/--tls-key secure --usbredir only (QEMU connects to vstick over TLS)");
+        }
+        Ok(Self {
+            transport,
+            luns,
+            block_size,
+            control: args.control.clone().or(profile.control),
+            snapshot,
+            tls,
+        })
     }
 }
 
@@ -385,14 +398,24 @@ async fn serve_plan(
     let shutdown = shutdown_signal();
     match plan.transport {
         Transport::UsbredirListen(addr) => {
+            let tls = match &plan.tls {
+                Some((cert, key)) => Some(vstick_usbredir::net::tls_acceptor(cert, key)?),
+                None => None,
+            };
             let listener =
                 TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
             let local = listener.local_addr()?;
             announce(format_args!(
-                "vstick: usbredir server on {local}; {}",
+                "vstick: usbredir server on {local}{}; {}",
+                if tls.is_some() { " (TLS: add tls-creds=ID to the chardev, see SECURITY.md)" } else { "" },
                 attach_instructions(Transport::UsbredirListen(local))
             ));
-            vstick_usbredir::net::serve(listener, device, shutdown).await?;
+            match tls {
+                Some(acceptor) => {
+                    vstick_usbredir::net::serve_tls(listener, device, acceptor, shutdown).await?
+                }
+                None => vstick_usbredir::net::serve(listener, device, shutdown).await?,
+            }
         }
         Transport::UsbredirConnect(addr) => {
             announce(format_args!("vstick: {}", attach_instructions(plan.transport)));

@@ -1,15 +1,19 @@
-//! tokio TCP edges: accept usb-guests ([`serve`]) or dial one ([`connect`],
-//! for QEMU's `server=on` chardev). Each connection is a fresh [`Session`]
-//! over a freshly reset device; only bytes move here.
+//! tokio TCP edges: accept usb-guests ([`serve`], or [`serve_tls`] for QEMU's
+//! `tls-creds`) or dial one ([`connect`], for QEMU's `server=on` chardev).
+//! Each connection is a fresh [`Session`] over a freshly reset device; only
+//! bytes move here.
 
 use std::fmt::Display;
 use std::future::Future;
 use std::io;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+pub use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
 use tracing::{debug, info, warn};
 
 use crate::device::RedirDevice;
@@ -22,6 +26,11 @@ const READ_CHUNK: usize = 256 * 1024;
 /// retries once a second with `reconnect=1`).
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 
+/// A usb-guest must complete the TLS handshake and send its hello within
+/// this time (QEMU does both at once), so a connection that says nothing
+/// cannot hold the one-guest-at-a-time device.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How a connection ended.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
@@ -31,6 +40,45 @@ pub enum ConnectionError {
     Protocol(#[from] SessionError),
     #[error("the device lock is poisoned (a previous user panicked)")]
     Poisoned,
+    #[error("TLS handshake failed: {0}")]
+    Tls(io::Error),
+    #[error("no hello within {} s", HELLO_TIMEOUT.as_secs())]
+    HelloTimeout,
+}
+
+/// Why the TLS server identity could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    #[error("{path}: {problem}")]
+    File { path: PathBuf, problem: String },
+    #[error("certificate and key do not go together: {0}")]
+    Config(#[from] rustls::Error),
+}
+
+/// A TLS acceptor (rustls, ring provider; TLS 1.2 and 1.3) presenting the
+/// certificate chain in `cert` (PEM, server certificate first) with the
+/// private key in `key` (PEM: PKCS#8, PKCS#1 or SEC1). No client
+/// certificates are asked for. QEMU's `tls-creds-x509,endpoint=client`
+/// checks the chain against its `ca-cert.pem` and the name against the
+/// chardev's `host`, so the certificate needs that host as a SAN.
+pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsSetupError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let problem = |path: &Path, problem: String| TlsSetupError::File { path: path.to_path_buf(), problem };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| problem(cert, format!("cannot read PEM certificates: {e}")))?;
+    if chain.is_empty() {
+        return Err(problem(cert, "no PEM certificate in the file".into()));
+    }
+    let key_der = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| problem(key, format!("cannot read a PEM private key: {e}")))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key_der)?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 /// Serves the device to usb-guests connecting to `listener` (QEMU
@@ -41,6 +89,33 @@ pub enum ConnectionError {
 pub async fn serve<D>(
     listener: TcpListener,
     device: Arc<Mutex<D>>,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()>
+where
+    D: RedirDevice + ?Sized,
+{
+    serve_with(listener, device, None, shutdown).await
+}
+
+/// [`serve`] over TLS: each usb-guest must complete a TLS handshake with
+/// `acceptor` (QEMU `-object tls-creds-x509,...,endpoint=client` and
+/// `-chardev socket,...,tls-creds=ID`) before any usbredir byte moves.
+pub async fn serve_tls<D>(
+    listener: TcpListener,
+    device: Arc<Mutex<D>>,
+    acceptor: TlsAcceptor,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()>
+where
+    D: RedirDevice + ?Sized,
+{
+    serve_with(listener, device, Some(acceptor), shutdown).await
+}
+
+async fn serve_with<D>(
+    listener: TcpListener,
+    device: Arc<Mutex<D>>,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()>
 where
@@ -61,7 +136,7 @@ where
             },
         };
         info!(%peer, "usbredir: usb-guest connected");
-        let conn = run_connection(stream, &device);
+        let conn = accept_connection(stream, tls.as_ref(), &device);
         let mut conn = std::pin::pin!(conn);
         loop {
             tokio::select! {
@@ -107,7 +182,10 @@ where
             Ok(stream) => {
                 warned = false;
                 info!(%addr, "usbredir: connected to usb-guest");
-                let conn = run_connection(stream, &device);
+                let conn = async {
+                    stream.set_nodelay(true)?;
+                    run_connection(stream, &device).await
+                };
                 tokio::select! {
                     () = &mut shutdown => return Ok(()),
                     result = conn => log_end(&addr.to_string(), result),
@@ -133,15 +211,40 @@ fn log_end(peer: &str, result: Result<(), ConnectionError>) {
     }
 }
 
-/// Drives one connection until the peer closes it or breaks the protocol.
-/// The device lock is held only while the session handles received bytes
-/// (that is where the device does its file I/O), never across socket I/O.
-pub async fn run_connection<D>(mut stream: TcpStream, device: &Mutex<D>) -> Result<(), ConnectionError>
+/// One accepted TCP connection: TLS handshake if configured, then the session.
+async fn accept_connection<D>(
+    stream: TcpStream,
+    tls: Option<&TlsAcceptor>,
+    device: &Mutex<D>,
+) -> Result<(), ConnectionError>
 where
     D: RedirDevice + ?Sized,
 {
     // Small replies (CSW, control) must not wait for Nagle.
     stream.set_nodelay(true)?;
+    match tls {
+        None => run_connection(stream, device).await,
+        Some(acceptor) => {
+            let tls_stream = tokio::time::timeout(HELLO_TIMEOUT, acceptor.accept(stream))
+                .await
+                .map_err(|_| ConnectionError::HelloTimeout)?
+                .map_err(ConnectionError::Tls)?;
+            debug!("usbredir: TLS handshake done");
+            run_connection(tls_stream, device).await
+        }
+    }
+}
+
+/// Drives one connection until the peer closes it or breaks the protocol.
+/// The device lock is held only while the session handles received bytes
+/// (that is where the device does its file I/O), never across socket I/O.
+/// A peer that has not sent its hello within [`HELLO_TIMEOUT`] is dropped.
+pub async fn run_connection<S, D>(mut stream: S, device: &Mutex<D>) -> Result<(), ConnectionError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    D: RedirDevice + ?Sized,
+{
+    let hello_deadline = tokio::time::Instant::now() + HELLO_TIMEOUT;
     let mut session = Session::new();
     {
         let mut dev = device.lock().map_err(|_| ConnectionError::Poisoned)?;
@@ -150,9 +253,16 @@ where
     }
     let mut wbuf = session.take_output();
     stream.write_all(&wbuf).await?;
+    stream.flush().await?;
     let mut rbuf = vec![0u8; READ_CHUNK];
     loop {
-        let n = stream.read(&mut rbuf).await?;
+        let n = if session.peer().is_none() {
+            tokio::time::timeout_at(hello_deadline, stream.read(&mut rbuf))
+                .await
+                .map_err(|_| ConnectionError::HelloTimeout)??
+        } else {
+            stream.read(&mut rbuf).await?
+        };
         if n == 0 {
             return Ok(());
         }
@@ -164,6 +274,8 @@ where
         session.swap_output(&mut wbuf);
         if !wbuf.is_empty() {
             stream.write_all(&wbuf).await?;
+            // A TLS stream holds written records until flushed.
+            stream.flush().await?;
         }
     }
 }
