@@ -92,6 +92,8 @@ impl Target {
         }
         let index = usize::from(lun);
         let count = self.luns.len();
+        let mut scratch = [0u8; 16];
+        let cdb = without_scsi2_lun(lun, cdb, &mut scratch);
         let (outcome, generation) = match self.luns.get_mut(index) {
             Some(l) => (dispatch(l, count, cdb), l.generation),
             None => (no_such_lun(cdb), 0),
@@ -349,6 +351,31 @@ fn no_such_lun(cdb: &[u8]) -> Outcome {
 }
 
 /// Unit attention, opcode, CDB and medium checks, in that order, then the command.
+/// SCSI-2 carried the LUN in CDB byte 1 bits 7:5 (SCSI-2 §7.2.2), and EDK2's
+/// UsbMassStorageDxe still puts it there in every command it sends
+/// (`USB_BOOT_LUN`: TEST UNIT READY, INQUIRY, REQUEST SENSE, MODE SENSE(6),
+/// READ CAPACITY(10), READ/WRITE(10) and (16)). SPC-3 made those bits
+/// reserved and SBC-3 reused them as RDPROTECT/WRPROTECT, which we refuse
+/// unless 0 (no protection information), so UEFI could not read any LUN but 0.
+/// When the bits name the LUN the transport addressed (its low three bits, all
+/// the field holds), they are that old LUN field and are cleared; any other
+/// value is left for the decoder to judge. No opcode we implement gives these
+/// bits a meaning other than the old LUN field or protection.
+fn without_scsi2_lun<'a>(lun: u8, cdb: &'a [u8], scratch: &'a mut [u8; 16]) -> &'a [u8] {
+    let scsi2_lun = lun & 0x07;
+    let Some(&byte1) = cdb.get(1) else { return cdb };
+    if scsi2_lun == 0 || byte1 >> 5 != scsi2_lun {
+        return cdb;
+    }
+    let Some(copy) = scratch.get_mut(..cdb.len()) else { return cdb };
+    copy.copy_from_slice(cdb);
+    if let Some(b) = copy.get_mut(1) {
+        *b &= 0x1F;
+    }
+    trace!(lun, "SCSI-2 LUN field in CDB byte 1 cleared");
+    copy
+}
+
 fn dispatch(lun: &mut Lun, count: usize, cdb: &[u8]) -> Outcome {
     let opcode = cdb.first().copied();
     if opcode != Some(op::REQUEST_SENSE) {

@@ -1,6 +1,7 @@
 //! In-process host simulation for the target's tests.
 
 mod disk;
+mod firmware;
 mod media_change;
 mod optical;
 mod props;
