@@ -270,12 +270,22 @@ where
             let mut dev = device.lock().map_err(|_| ConnectionError::Poisoned)?;
             session.receive(&mut *dev, rbuf.get(..n).unwrap_or_default())?;
         }
-        wbuf.clear();
-        session.swap_output(&mut wbuf);
-        if !wbuf.is_empty() {
+        // Held IN requests are answered in bounded batches
+        // (session::MAX_PENDING_OUTPUT): send one, then ask for the next.
+        loop {
+            wbuf.clear();
+            session.swap_output(&mut wbuf);
+            if wbuf.is_empty() {
+                break;
+            }
             stream.write_all(&wbuf).await?;
             // A TLS stream holds written records until flushed.
             stream.flush().await?;
+            if session.queued_in_requests() == 0 {
+                break;
+            }
+            let mut dev = device.lock().map_err(|_| ConnectionError::Poisoned)?;
+            session.service(&mut *dev)?;
         }
     }
 }

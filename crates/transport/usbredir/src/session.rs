@@ -52,6 +52,14 @@ pub const MAX_QUEUED_IN: usize = 4096;
 /// `data_buf`), so longer replies are cut to this length.
 pub const MAX_CONTROL_IN: usize = 4096;
 
+/// Held bulk IN requests are answered only while less than this much output
+/// is waiting to be sent. A few bytes of requests can otherwise turn into
+/// gigabytes of queued replies in one call (many 64 MiB IN requests, then a
+/// CBW whose data stage is 4 GiB of padding). The output is thus at most
+/// this plus one reply ([`MAX_BULK_LENGTH`]); the edge sends it and calls
+/// [`Session::service`] for the rest.
+pub const MAX_PENDING_OUTPUT: usize = 8 * 1024 * 1024;
+
 /// Why a session stopped. Every variant closes the connection.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SessionError {
@@ -609,6 +617,9 @@ impl Session {
         let prefix = codec::bulk_prefix_len(self.fmt);
         for q in 0..self.in_queues.len() {
             while let Some(p) = self.in_queues.get(q).and_then(VecDeque::front).copied() {
+                if self.out.len() >= MAX_PENDING_OUTPUT {
+                    return Ok(());
+                }
                 let start = self.out.len();
                 let req = usize::try_from(p.length).unwrap_or(0);
                 self.out.resize(start + prefix + req, 0);
