@@ -139,12 +139,24 @@ async fn connection<D: UsbipDevice + Send + 'static>(
         if was == Phase::Management && session.phase() == Phase::Imported {
             info!(%peer, %busid, "USB/IP client imported the device");
         }
-        if !session.output().is_empty() {
+        // Output comes in bounded batches (session::MAX_PENDING_OUTPUT): send
+        // one, then let the session continue.
+        let mut result = result;
+        let mut write_error = None;
+        while !session.output().is_empty() {
             if let Err(e) = stream.write_all(session.output()).await {
-                break Some(format!("write failed: {e}"));
+                write_error = Some(format!("write failed: {e}"));
+                break;
             }
             let sent = session.output().len();
             session.consume_output(sent);
+            if result.is_err() || !session.wants_service() {
+                break;
+            }
+            result = run_blocking(|| session.service(&mut *lock(&device), &mut gate));
+        }
+        if let Some(e) = write_error {
+            break Some(e);
         }
         if let Err(e) = result {
             break Some(e.to_string());

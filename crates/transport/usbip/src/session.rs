@@ -35,6 +35,13 @@ use crate::device::{ExportInfo, UsbipDevice};
 /// queued URB costs memory.
 pub const MAX_PARKED_URBS: usize = 4096;
 
+/// Parked IN URBs are completed, and further buffered messages handled, only
+/// while less than this much output waits to be sent. Otherwise a few
+/// hundred bytes (many 16 MiB IN URBs, then a CBW whose data stage is 4 GiB
+/// of padding) queue gigabytes in one call. The output is thus at most this
+/// plus one URB's data; the edge sends it and calls [`Session::service`].
+pub const MAX_PENDING_OUTPUT: usize = 8 * 1024 * 1024;
+
 /// Arbitrates the exclusive import of the one exported device between
 /// connections (the edge implements it over a shared flag).
 pub trait ImportGate {
@@ -128,6 +135,25 @@ impl Session {
         self.parked_count
     }
 
+    /// Whether [`Session::service`] may have work: URBs still parked or
+    /// messages still buffered after a call stopped at [`MAX_PENDING_OUTPUT`].
+    pub fn wants_service(&self) -> bool {
+        self.phase == Phase::Imported && (self.parked_count > 0 || !self.input.is_empty())
+    }
+
+    /// Continues where the last call stopped once its output was sent:
+    /// completes parked IN URBs and handles buffered messages.
+    pub fn service<D: UsbipDevice + ?Sized>(
+        &mut self,
+        dev: &mut D,
+        gate: &mut dyn ImportGate,
+    ) -> Result<(), SessionError> {
+        if self.phase == Phase::Imported {
+            self.drain(dev);
+        }
+        self.receive(&[], dev, gate)
+    }
+
     /// Feed bytes from the client. On `Err` the session is [`Phase::Closing`]:
     /// send what [`Session::output`] holds, log the error and close.
     pub fn receive<D: UsbipDevice + ?Sized>(
@@ -171,6 +197,7 @@ impl Session {
                         self.management(message, dev, gate);
                     }
                 },
+                Phase::Imported if self.output.len() >= MAX_PENDING_OUTPUT => return Ok(()),
                 Phase::Imported => match ClientMessage::decode(rest)? {
                     Decoded::NeedMore => return Ok(()),
                     Decoded::Done { message, consumed } => {
@@ -309,7 +336,9 @@ impl Session {
     fn drain<D: UsbipDevice + ?Sized>(&mut self, dev: &mut D) {
         for (address, queue) in &mut self.parked {
             while let Some(urb) = queue.front() {
-                if !complete_in(&mut self.output, dev, *address, urb) {
+                if self.output.len() >= MAX_PENDING_OUTPUT
+                    || !complete_in(&mut self.output, dev, *address, urb)
+                {
                     break;
                 }
                 queue.pop_front();
