@@ -11,7 +11,9 @@
 #
 # --ops / --devices narrow the run (for profiling one workload; a table needs both devices).
 # VSTICK_BENCH_HOOK=CMD runs `CMD PID` on the host with vstick's pid once it serves
-# (e.g. to attach a profiler).
+# (e.g. to attach a profiler). VSTICK_BIN_B=BINARY adds a second vstick device served by
+# BINARY ("vstick B", usbredir), interleaved with the others: an A/B comparison of two
+# builds in one boot, immune to the load drifting between boots.
 #
 # Not a test: nothing here passes or fails on a number. Builds vstick and the in-guest
 # I/O driver (crates/bench) in release mode unless VSTICK_BIN / VSTICK_GUEST_IO name
@@ -58,22 +60,46 @@ export VSTICK_BIN=${VSTICK_BIN:-$target/release/vstick}
 guest_io=${VSTICK_GUEST_IO:-$target/release/vstick-guest-io}
 
 work=$(make_workdir "bench-$transport")
-trap 'stop_vstick >/dev/null 2>&1 || true' EXIT
 
-# --- media: two images of the same size and content, warm in the host page cache --------
+# --- media: images of the same size and content, warm in the host page cache ------------
 
 head -c $((size_mib << 20)) /dev/urandom >"$work/vstick.raw"
 cp "$work/vstick.raw" "$work/qemu.raw"
-cat "$work/vstick.raw" "$work/qemu.raw" >/dev/null
-note "images: 2 x $size_mib MiB"
+# A/B runs: a second vstick (VSTICK_BIN_B, usbredir only) serves an image one MiB larger,
+# which is how the guest tells the two apart.
+if [ -n "${VSTICK_BIN_B:-}" ]; then
+    [ "$transport" = usbredir ] || { echo "guest-bench: VSTICK_BIN_B needs usbredir" >&2; exit 2; }
+    cp "$work/vstick.raw" "$work/vstickb.raw"
+    truncate -s $(((size_mib + 1) << 20)) "$work/vstickb.raw"
+    case " $devices " in *" vstickb "*) ;; *) devices="vstick vstickb ${devices#vstick }" ;; esac
+fi
+cat "$work"/*.raw >/dev/null
+note "images: $size_mib MiB ($devices)"
 
 port=$(free_port)
 start_vstick "$work/vstick.log" "--$transport" "127.0.0.1:$port" --disk "$work/vstick.raw" || exit 1
-note "vstick pid $VSTICK_PID ($VSTICK_BIN)"
+pid_a=$VSTICK_PID
+pid_b=""
+note "vstick pid $pid_a ($VSTICK_BIN)"
+if [ -n "${VSTICK_BIN_B:-}" ]; then
+    port_b=$(free_port)
+    "$VSTICK_BIN_B" serve --usbredir "127.0.0.1:$port_b" --disk "$work/vstickb.raw" >"$work/vstickb.log" 2>&1 &
+    pid_b=$!
+    note "vstick B pid $pid_b ($VSTICK_BIN_B)"
+fi
+stop_all() {
+    stop_vstick >/dev/null 2>&1 || true
+    if [ -n "$pid_b" ]; then
+        kill -TERM "$pid_b" 2>/dev/null || true
+        wait "$pid_b" 2>/dev/null || true
+        pid_b=""
+    fi
+}
+trap stop_all EXIT
 hook_pid=""
 if [ -n "${VSTICK_BENCH_HOOK:-}" ]; then
     # shellcheck disable=SC2086 # the hook is a command line
-    ${VSTICK_BENCH_HOOK} "$VSTICK_PID" &
+    ${VSTICK_BENCH_HOOK} "$pid_a" &
     hook_pid=$!
 fi
 
@@ -85,7 +111,7 @@ run_args=()
 guest_env=(
     --env "TRANSPORT=$transport" --env "REPS=$reps" --env "SEQ_BYTES=$((seq_mib << 20))"
     --env "SECONDS_CAP=$seconds_cap" --env "RAND_COUNT=$rand_count"
-    --env "OPS=$ops" --env "DEVICES=$devices"
+    --env "OPS=$ops" --env "DEVICES=$devices" --env "DISK_BYTES=$((size_mib << 20))"
 )
 if [ "$transport" = usbip ]; then
     run_args+=(--net)
@@ -95,6 +121,12 @@ else
         -chardev "socket,id=r0,host=127.0.0.1,port=$port,reconnect=1"
         -device usb-redir,chardev=r0,bus=xhci.0
     )
+    if [ -n "$pid_b" ]; then
+        qemu_args+=(
+            -chardev "socket,id=r1,host=127.0.0.1,port=$port_b,reconnect=1"
+            -device usb-redir,chardev=r1,bus=xhci.0
+        )
+    fi
 fi
 
 # The I/O driver and the shared libraries it needs.
@@ -104,14 +136,14 @@ for lib in $(ldd "$guest_io" | grep -oE '/[^ ]+'); do
 done
 
 : >"$work/cpu.log"
-timeout=$((reps * 3 * 2 * (seconds_cap + 4) + 180))
+timeout=$((reps * 3 * 3 * (seconds_cap + 4) + 180))
 guest_rc=0
 "$GUEST_TESTS/run-guest" --log "$work/console.log" --timeout "$timeout" \
-    --host-hook "$BENCH_DIR/lib/cpu-sample $VSTICK_PID $work/cpu.log" \
+    --host-hook "$BENCH_DIR/lib/cpu-sample $work/cpu.log $pid_a $pid_b" \
     "${guest_env[@]}" "${files[@]}" "${run_args[@]+"${run_args[@]}"}" \
     "$BENCH_DIR/in-guest-bench.sh" -- "${qemu_args[@]}" || guest_rc=$?
-total_ticks=$(awk '{print $14 + $15}' "/proc/$VSTICK_PID/stat")
-stop_vstick >/dev/null
+total_ticks=$(awk '{print $14 + $15}' "/proc/$pid_a/stat")
+stop_all
 [ -z "$hook_pid" ] || wait "$hook_pid" || true
 if [ "$guest_rc" -ne 0 ]; then
     echo "guest-bench: the guest failed (rc=$guest_rc); console: $work/console.log" >&2
@@ -124,51 +156,77 @@ fi
 tr -d '\r' <"$work/console.log" | grep '^VSTICK-BENCH ' >"$work/results.txt"
 hz=$(getconf CLK_TCK)
 value_of() { guest_value "$work/console.log" "$1"; }
+attached() { # dev
+    echo "$(value_of "$1.speed") Mbit/s, bcdUSB $(value_of "$1.bcdusb"), max_sectors_kb $(value_of "$1.max_sectors_kb")"
+}
 {
-    echo "Transport: **$transport**; $reps repetitions; images ${size_mib} MiB; sequential runs ${seq_mib} MiB (1 MiB O_DIRECT), random runs $rand_count x 4 KiB O_DIRECT reads (QD1); each run capped at ${seconds_cap} s."
+    echo "Transport: **$transport**; $reps repetitions; images ${size_mib} MiB; sequential runs ${seq_mib} MiB (1 MiB O_DIRECT), random runs $rand_count x 4 KiB O_DIRECT reads (QD1); each run capped at ${seconds_cap} s; devices interleaved, order alternating per repetition."
     echo
-    echo "Attached as: vstick $(value_of vstick.speed) Mbit/s (bcdUSB $(value_of vstick.bcdusb), max_sectors_kb $(value_of vstick.max_sectors_kb)); QEMU usb-storage $(value_of qemu.speed) Mbit/s (bcdUSB $(value_of qemu.bcdusb), max_sectors_kb $(value_of qemu.max_sectors_kb))."
+    for d in $devices; do
+        case $d in qemu) name="QEMU usb-storage" ;; vstickb) name="vstick B" ;; *) name=vstick ;; esac
+        echo "- $name: $(attached "$d")"
+    done
     echo
-    awk -v hz="$hz" -v cpulog="$work/cpu.log" '
+    awk -v hz="$hz" -v cpulog="$work/cpu.log" -v devlist="$devices" '
         function field(name,   i, kv) {
             for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == name) return kv[2] }
             return ""
         }
+        function rate(dev, op) {
+            if (secs[dev, op] == 0) return 0
+            return op == "rand-read" ? ops[dev, op] / secs[dev, op] : bytes[dev, op] / secs[dev, op] / 1e6
+        }
         BEGIN {
             while ((getline line < cpulog) > 0) {
-                n = split(line, w, " ")
-                if (w[3] == "begin") begin[w[1] "," w[2]] = w[4]
-                if (w[3] == "end") cpu[w[1]] += w[4] - begin[w[1] "," w[2]]
+                split(line, w, " ")
+                key = w[1] "," w[2] "," w[3]
+                if (w[4] == "begin") begin[key] = w[5]
+                if (w[4] == "end") cpu[w[1], w[2]] += w[5] - begin[key]
             }
         }
         {
             dev = field("dev"); op = field("op")
             bytes[dev, op] += field("bytes"); ops[dev, op] += field("ops"); secs[dev, op] += field("secs")
-            r = field("bytes") / field("secs") / 1e6
-            if (op == "rand-read") r = field("ops") / field("secs")
-            runs[dev, op] = runs[dev, op] sprintf("%s%.1f", runs[dev, op] == "" ? "" : " ", r)
+            r = (op == "rand-read") ? field("ops") / field("secs") : field("bytes") / field("secs") / 1e6
+            runs[dev, op] = runs[dev, op] sprintf("%s%.0f", runs[dev, op] == "" ? "" : " ", r)
         }
         END {
-            printf "| workload | vstick | QEMU usb-storage | ratio | vstick runs | QEMU runs | vstick CPU |\n"
-            printf "|---|---:|---:|---:|---|---|---:|\n"
+            nd = split(devlist, devs, " ")
+            head = "| workload |"; rule = "|---|"
+            for (d = 1; d <= nd; d++) { head = head " " label(devs[d]) " |"; rule = rule "---:|" }
+            for (d = 1; d <= nd; d++) if (devs[d] != "qemu") { head = head " " label(devs[d]) " / QEMU |"; rule = rule "---:|" }
+            for (d = 1; d <= nd; d++) if (devs[d] != "qemu") { head = head " " label(devs[d]) " CPU |"; rule = rule "---:|" }
+            head = head " runs (" devlist ") |"; rule = rule "---|"
+            print head; print rule
             n = split("seq-read seq-write rand-read", opsl, " ")
             for (i = 1; i <= n; i++) {
                 op = opsl[i]
-                if (secs["vstick", op] == 0 || secs["qemu", op] == 0) continue
-                if (op == "rand-read") {
-                    v = ops["vstick", op] / secs["vstick", op]; q = ops["qemu", op] / secs["qemu", op]
-                    unit = "IOPS"; name = "4 KiB random read"
-                    c = (ops["vstick", op] > 0) ? sprintf("%.0f us/op", cpu[op] / hz / ops["vstick", op] * 1e6) : "-"
-                } else {
-                    v = bytes["vstick", op] / secs["vstick", op] / 1e6; q = bytes["qemu", op] / secs["qemu", op] / 1e6
-                    unit = "MB/s"; name = (op == "seq-read") ? "1 MiB sequential read" : "1 MiB sequential write"
-                    c = sprintf("%.2f s/GB", cpu[op] / hz / (bytes["vstick", op] / 1e9))
+                if (rate("qemu", op) == 0 && rate(devs[1], op) == 0) continue
+                unit = (op == "rand-read") ? "IOPS" : "MB/s"
+                name = (op == "seq-read") ? "1 MiB sequential read" : (op == "seq-write") ? "1 MiB sequential write" : "4 KiB random read (QD1)"
+                line = "| " name " |"
+                for (d = 1; d <= nd; d++) line = line sprintf(" %.1f %s |", rate(devs[d], op), unit)
+                for (d = 1; d <= nd; d++) if (devs[d] != "qemu") {
+                    q = rate("qemu", op)
+                    line = line (q > 0 ? sprintf(" **%.2f** |", rate(devs[d], op) / q) : " - |")
                 }
-                printf "| %s | %.1f %s | %.1f %s | **%.2f** | %s | %s | %s |\n", name, v, unit, q, unit, v / q, runs["vstick", op], runs["qemu", op], c
+                for (d = 1; d <= nd; d++) if (devs[d] != "qemu") {
+                    dev = devs[d]
+                    if (op == "rand-read")
+                        c = ops[dev, op] > 0 ? sprintf("%.0f us/op", cpu[dev, op] / hz / ops[dev, op] * 1e6) : "-"
+                    else
+                        c = bytes[dev, op] > 0 ? sprintf("%.2f s/GB", cpu[dev, op] / hz / (bytes[dev, op] / 1e9)) : "-"
+                    line = line " " c " |"
+                }
+                r = ""
+                for (d = 1; d <= nd; d++) r = r (d > 1 ? " / " : "") runs[devs[d], op]
+                print line " " r " |"
             }
-        }' "$work/results.txt"
+        }
+        function label(dev) { return dev == "qemu" ? "QEMU usb-storage" : dev == "vstickb" ? "vstick B" : "vstick" }
+    ' "$work/results.txt"
     echo
-    echo "vstick CPU over the whole boot: $(awk -v t="$total_ticks" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }') s."
+    echo "vstick CPU over the whole boot: $(awk -v t="$total_ticks" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }') s (utime + stime of the vstick process; CPU columns: the same, sampled around each vstick run)."
 } | tee "$work/results.md"
 [ -z "$out" ] || cp "$work/results.md" "$out"
 note "raw results: $work/results.txt, console: $work/console.log"

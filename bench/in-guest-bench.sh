@@ -1,8 +1,9 @@
 # In-guest half of bench/guest-bench.sh (busybox sh; helpers from guest-lib.sh).
-# Environment: REPS, SEQ_BYTES, SECONDS_CAP, RAND_COUNT, OPS, DEVICES, TRANSPORT and, for USB/IP,
+# Environment: REPS, SEQ_BYTES, SECONDS_CAP, RAND_COUNT, OPS, DEVICES, DISK_BYTES, TRANSPORT and, for USB/IP,
 # USBIP_HOST, USBIP_PORT, USBIP_BUSID.
 #
-# Finds the two USB disks (vendor "vstick" and QEMU's usb-storage, vendor "QEMU"),
+# Finds the USB disks (vstick, vendor "vstick", and QEMU's usb-storage, vendor "QEMU";
+# optionally a second vstick "vstickb" for A/B comparisons),
 # then interleaves the workloads: per repetition, per workload, both devices back to
 # back, the order alternating between repetitions. Each run prints
 #   VSTICK-BENCH dev=<vstick|qemu> op=<op> rep=<n> bytes=<b> ops=<n> secs=<s>
@@ -26,24 +27,35 @@ if [ "$TRANSPORT" = usbip ]; then
     fi
 fi
 
-# disk_by_vendor VENDOR: the sd device whose SCSI vendor is VENDOR.
-disk_by_vendor() {
+# disk_of DEV: the sd device of vstick (vendor "vstick", DISK_BYTES), qemu (vendor
+# "QEMU") or vstickb (a second vstick for A/B runs, vendor "vstick", one MiB larger).
+disk_of() {
+    case $1 in
+    qemu) want_vendor=QEMU want_bytes="" ;;
+    vstick) want_vendor=vstick want_bytes=$DISK_BYTES ;;
+    vstickb) want_vendor=vstick want_bytes=$((DISK_BYTES + 1048576)) ;;
+    esac
     for sd in $(usb_block_devices sd); do
         v=$(cat "/sys/block/$sd/device/vendor" 2>/dev/null | tr -d ' ')
-        [ "$v" = "$1" ] && echo "$sd" && return 0
+        [ "$v" = "$want_vendor" ] || continue
+        [ -z "$want_bytes" ] || [ "$(cat "/sys/block/$sd/size")" = $((want_bytes / 512)) ] || continue
+        echo "$sd"
+        return 0
     done
     return 1
 }
-both_disks() { disk_by_vendor vstick >/dev/null && disk_by_vendor QEMU >/dev/null; }
+all_disks() {
+    for d in $DEVICES; do disk_of "$d" >/dev/null || return 1; done
+}
 
-if ! wait_for 90 both_disks; then
-    fail disks "want a vstick and a QEMU USB disk, have: $(usb_block_devices sd | tr '\n' ' ')"
+if ! wait_for 90 all_disks; then
+    fail disks "want $DEVICES, have: $(usb_block_devices sd | tr '\n' ' ')"
     dmesg | tail -n 20 | sed 's/^/VSTICK-INFO dmesg: /'
     finish
 fi
-vstick_disk=$(disk_by_vendor vstick)
-qemu_disk=$(disk_by_vendor QEMU)
-ok disks "vstick=/dev/$vstick_disk qemu=/dev/$qemu_disk"
+found=""
+for d in $DEVICES; do found="$found $d=/dev/$(disk_of "$d")"; done
+ok disks "$found"
 
 # How each device is attached: USB speed and the largest transfer Linux will use.
 describe() { # label sd
@@ -54,17 +66,16 @@ describe() { # label sd
     value "$1.max_sectors_kb" "$(cat "/sys/block/$2/queue/max_sectors_kb")"
     value "$1.bytes" "$(blockdev --getsize64 "/dev/$2")"
 }
-describe vstick "$vstick_disk"
-describe qemu "$qemu_disk"
+for d in $DEVICES; do describe "$d" "$(disk_of "$d")"; done
 
 run_one() { # dev op rep
-    case $1 in vstick) sd=$vstick_disk ;; *) sd=$qemu_disk ;; esac
+    sd=$(disk_of "$1")
     case $2 in
     seq-read | seq-write) args="--bs 1M --bytes $SEQ_BYTES --seconds $SECONDS_CAP" ;;
     rand-read) args="--bs 4K --count $RAND_COUNT --seconds $SECONDS_CAP --seed $3" ;;
     esac
-    if [ "$1" = vstick ]; then
-        host_request cpu "$2" "$3" begin
+    if [ "$1" != qemu ]; then
+        host_request cpu "$1" "$2" "$3" begin
         # The host samples asynchronously; vstick is idle meanwhile, so waiting
         # costs nothing but keeps the sample before the first request.
         sleep 1
@@ -75,8 +86,8 @@ run_one() { # dev op rep
     else
         fail "bench-$1-$2-$3" "$res"
     fi
-    if [ "$1" = vstick ]; then
-        host_request cpu "$2" "$3" end
+    if [ "$1" != qemu ]; then
+        host_request cpu "$1" "$2" "$3" end
         sleep 1
     fi
 }
