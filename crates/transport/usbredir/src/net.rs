@@ -46,6 +46,13 @@ pub enum ConnectionError {
     HelloTimeout,
 }
 
+/// Largest TLS record we send: 4096 bytes of data plus the 5-byte header.
+/// QEMU 7.2's chardev reads at most 4096 bytes per wake-up and is woken by
+/// the socket only, so the rest of a larger record would sit decrypted in
+/// GnuTLS until more bytes arrived: a 4 KiB READ hung until the guest's SCSI
+/// timeout (seen with tests/guest/tls.sh before this limit).
+const TLS_MAX_RECORD: usize = 4096 + 5;
+
 /// Why the TLS server identity could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsSetupError {
@@ -74,10 +81,11 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsSetupErro
     let key_der = PrivateKeyDer::from_pem_file(key)
         .map_err(|e| problem(key, format!("cannot read a PEM private key: {e}")))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_single_cert(chain, key_der)?;
+    config.max_fragment_size = Some(TLS_MAX_RECORD);
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
