@@ -91,6 +91,9 @@ fi
 # Media-change polling, as udev enables it on a desktop (the block layer sends GESN).
 echo 500 >/sys/block/$cd/events_poll_msecs 2>/dev/null || info "no events_poll_msecs"
 host_request insert 2
+# Mounting locks the tray, and a host swap is (rightly) refused while it is locked: give
+# the host's request time to land before trying, while the kernel keeps polling (GESN).
+sleep 3
 swapped=""
 tries=100
 while [ $tries -gt 0 ]; do
