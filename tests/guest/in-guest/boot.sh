@@ -45,7 +45,9 @@ for dev in $(usb_block_devices sd) $(usb_block_devices sr); do
     want=$hash_bytes
     [ "$bytes" -lt "$want" ] && want=$bytes
     # The host hashes the same prefix of the image; a read error shows as a mismatch.
+    t0=$(uptime_s)
     sum=$(head -c "$want" "/dev/$dev" | md5sum | cut -d' ' -f1)
+    info "lun$lun ($dev): $want bytes hashed from ${t0}s to $(uptime_s)s"
     value "lun$lun" "$pdt $bytes $vendor $sum"
 done
 finish
