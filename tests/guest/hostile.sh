@@ -1,0 +1,358 @@
+#!/usr/bin/env bash
+# Hostile peers: a running vstick takes 1 MiB of random bytes, hostile length fields and
+# hundreds of connect/close cycles on usbredir (and the same kind of abuse on a second
+# vstick serving USB/IP), stays up with bounded memory, and afterwards a real Linux guest
+# still formats, writes and reads the disk over usbredir.
+#
+#   tests/guest/hostile.sh      (vstick only; SKIP in the qemu reference mode)
+#
+# The memory bound checked here (VmHWM, the peak resident set of the whole process) is
+# the one SECURITY.md documents: HOSTILE_RSS_LIMIT_MB, 300 MiB by default. The worst
+# single connection there is a usbredir peer holding the largest packet the codec admits
+# (128 MiB) plus a batch of IN replies (8 MiB + one 64 MiB reply, double-buffered).
+. "$(dirname "${BASH_SOURCE[0]}")/lib/host-lib.sh"
+
+DISK_BYTES=$((64 * 1024 * 1024))
+RANDOM_MB=4
+RSS_LIMIT_MB=${HOSTILE_RSS_LIMIT_MB:-300}
+
+if [ "$MODE" != vstick ]; then
+    note "hostile: attacks vstick's own network service; no QEMU reference; skipped"
+    exit 77
+fi
+
+work=$(make_workdir hostile)
+USBIP_PID=""
+cleanup() {
+    stop_vstick >/dev/null 2>&1 || true
+    [ -z "$USBIP_PID" ] || kill "$USBIP_PID" 2>/dev/null || true
+}
+trap cleanup EXIT
+started=$SECONDS
+truncate -s "$DISK_BYTES" "$work/disk.raw"
+truncate -s "$DISK_BYTES" "$work/usbip.raw"
+
+# --- two servers: usbredir (the guest uses it afterwards) and USB/IP -----------------------
+
+port=$(free_port)
+start_vstick "$work/vstick.log" --usbredir "127.0.0.1:$port" --disk "$work/disk.raw" || exit 1
+redir_pid=$VSTICK_PID
+ip_port=$(free_port)
+"$(vstick_bin)" serve --usbip "127.0.0.1:$ip_port" --disk "$work/usbip.raw" >"$work/vstick-usbip.log" 2>&1 &
+USBIP_PID=$!
+sleep 0.5
+kill -0 "$USBIP_PID" 2>/dev/null || { host_fail usbip-start "$(tail -n 5 "$work/vstick-usbip.log")"; exit 1; }
+
+# --- the attacks ----------------------------------------------------------------------------
+
+cat >"$work/hostile.py" <<'PY'
+"""Hostile usbredir and USB/IP peers. Prints one "HOSTILE <name> ok|FAIL <detail>" line per
+attack. Only loopback; every loop is bounded in count and time."""
+import os, socket, struct, sys, time
+
+HOST = "127.0.0.1"
+REDIR, USBIP = int(sys.argv[1]), int(sys.argv[2])
+failures = 0
+
+def report(name, good, detail=""):
+    global failures
+    failures += not good
+    print(f"HOSTILE {name} {'ok' if good else 'FAIL'} {detail}".rstrip(), flush=True)
+
+def connect(port, timeout=5.0):
+    s = socket.create_connection((HOST, port), timeout=timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+def send(s, data):
+    """Sends what the server takes; a server that hangs up early is fine."""
+    try:
+        s.sendall(data)
+        return True
+    except (BrokenPipeError, ConnectionResetError, socket.timeout):
+        return False
+
+def until_closed(s, limit):
+    """Reads until the server closes; returns (closed, bytes read, seconds)."""
+    t0, n = time.monotonic(), 0
+    s.settimeout(0.5)
+    while time.monotonic() - t0 < limit:
+        try:
+            chunk = s.recv(1 << 20)
+        except socket.timeout:
+            continue
+        except (ConnectionResetError, OSError):
+            return True, n, time.monotonic() - t0
+        if not chunk:
+            return True, n, time.monotonic() - t0
+        n += len(chunk)
+    return False, n, time.monotonic() - t0
+
+# --- usbredir wire format (little-endian; 12-byte header until hellos, then 16 with 64-bit ids)
+def hello(caps=0x72):
+    body = b"hostile".ljust(64, b"\0") + struct.pack("<I", caps)
+    return struct.pack("<III", 0, len(body), 0) + body
+
+def pkt(ty, th, data=b"", pid=1, length=None):
+    if length is None:
+        length = len(th) + len(data)
+    return struct.pack("<IIQ", ty, length, pid) + th + data
+
+def bulk(ep, length, data=b"", pid=1):
+    return pkt(101, struct.pack("<BBHIH", ep, 0, length & 0xFFFF, 0, length >> 16), data, pid)
+
+def cbw(tag, length, data_in, cdb):
+    return struct.pack("<IIIBBB", 0x43425355, tag, length, 0x80 if data_in else 0, 0, len(cdb)) + bytes(cdb).ljust(16, b"\0")
+
+def read_some(s, limit):
+    """Reads up to `limit` bytes (60 s at most); returns (bytes, seconds)."""
+    t0, n = time.monotonic(), 0
+    s.settimeout(30)
+    try:
+        while n < limit and time.monotonic() - t0 < 60:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            n += len(chunk)
+    except (socket.timeout, ConnectionResetError):
+        pass
+    return n, time.monotonic() - t0
+
+def redir_session():
+    # The server serves one peer at a time and may still be finishing the previous one.
+    s = connect(REDIR, 30)
+    send(s, hello())
+    s.settimeout(30)
+    got = b""
+    while len(got) < 80:  # our hello (80 bytes) first; the device description follows
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        got += chunk
+    return s
+
+# 1. A peer that says nothing is dropped after the hello timeout (10 s), so it cannot hold
+#    the one-guest-at-a-time device.
+s = connect(REDIR, 20)
+closed, n, secs = until_closed(s, 15)
+report("redir-silent-peer-dropped", closed and secs < 13, f"closed={closed} after {secs:.1f}s")
+s.close()
+
+# 2. 1 MiB of random bytes, in four connections: from scratch and after a valid hello.
+rand = os.urandom(1 << 20)
+for i in range(4):
+    s = connect(REDIR) if i % 2 == 0 else redir_session()
+    send(s, rand[i << 18:(i + 1) << 18])
+    closed, _, secs = until_closed(s, 10)
+    report(f"redir-random-{i}", closed, f"closed after {secs:.1f}s")
+    s.close()
+
+# 3. Hostile lengths: a 4 GiB hello, a 2 GiB packet, a bulk header claiming 2 GiB, an IN
+#    request for 2 GiB, a 1 GiB data length disagreeing with the data.
+cases = {
+    "redir-hello-0xFFFFFF00": struct.pack("<III", 0, 0xFFFFFF00, 0),
+    "redir-packet-0x7FFFFFFF": hello() + struct.pack("<IIQ", 101, 0x7FFFFFFF, 1),
+    "redir-bulk-out-0x7FFFFFFF": hello() + pkt(101, struct.pack("<BBHIH", 2, 0, 0xFFFF, 0, 0x7FFF), b"x" * 31),
+    "redir-bulk-in-0x7FFFFFFF": hello() + bulk(0x81, 0x7FFFFFFF),
+    "redir-control-len-lie": hello() + pkt(100, struct.pack("<BBBBHHH", 0, 9, 0, 0, 1, 0, 0xFFFF), b"x" * 8),
+}
+for name, data in cases.items():
+    s = connect(REDIR)
+    send(s, data)
+    closed, _, secs = until_closed(s, 10)
+    report(name, closed, f"refused, closed after {secs:.1f}s")
+    s.close()
+
+# 4. Amplification: twelve IN requests of 64 MiB and one INQUIRY CBW announcing 4 GiB - 1
+#    of data-in: 768 MiB of replies for 600 bytes. The server answers in bounded batches
+#    (it used to queue them all at once); we read 256 MiB of it and hang up.
+s = redir_session()
+req = b"".join(bulk(0x81, 64 << 20, pid=100 + i) for i in range(12))
+send(s, req + bulk(0x02, 31, cbw(1, 0xFFFFFFFF, True, [0x12, 0, 0, 0, 36, 0]), pid=2))
+n, secs = read_some(s, 256 << 20)
+report("redir-amplification", n >= (128 << 20), f"read {n >> 20} MiB in {secs:.1f}s, then hung up")
+s.close()
+
+# 5. The largest packet the codec admits (128 MiB + 1 KiB, the C parser's limit), sent
+#    whole: buffered once, answered 'inval' (over the 64 MiB bulk limit), memory given back.
+s = redir_session()
+big = (128 << 20) + 1014
+send(s, pkt(101, struct.pack("<BBHIH", 2, 0, big & 0xFFFF, 0, big >> 16), length=10 + big))
+block = bytes(1 << 20)
+sent = 0
+while sent < big:
+    if not send(s, block[:min(len(block), big - sent)]):
+        break
+    sent += min(len(block), big - sent)
+s.settimeout(30)
+try:
+    reply = s.recv(1 << 16)
+except socket.timeout:
+    reply = b""
+report("redir-max-packet", sent == big, f"sent {sent >> 20} MiB, {len(reply)} bytes back")
+s.close()
+
+# 6. Too many held IN requests (the session keeps 4096 per endpoint, then answers inval).
+s = redir_session()
+send(s, b"".join(bulk(0x81, 13, pid=1000 + i) for i in range(5000)))
+closed, n, _ = until_closed(s, 2)
+report("redir-in-queue-flood", not closed or n > 0, f"{n} bytes of replies")
+s.close()
+
+# 7. Hundreds of connect/close cycles, some vanishing mid-transfer (a WRITE(10) of 1 MiB
+#    with half of its data sent), which must leave the device reusable.
+t0 = time.monotonic()
+for i in range(300):
+    try:
+        s = connect(REDIR, 2)
+        if i % 3 == 1:
+            send(s, hello())
+        elif i % 3 == 2:
+            s2 = s
+            send(s2, hello())
+            write = [0x2A, 0, 0, 0, 0, 0, 0, 0x08, 0, 0]  # WRITE(10) LBA 0, 2048 blocks
+            send(s2, bulk(0x02, 31, cbw(7, 1 << 20, False, write), pid=5) + bulk(0x02, 1 << 19, bytes(1 << 19), pid=6))
+        s.close()
+    except OSError:
+        pass
+report("redir-300-connect-close", time.monotonic() - t0 < 120, f"{time.monotonic() - t0:.1f}s")
+
+# --- USB/IP (big-endian) ---------------------------------------------------------------------
+DEVID = (1 << 16) | 2
+def op(code, body=b""):
+    return struct.pack(">HHI", 0x0111, code, 0) + body
+
+def submit(seq, direction, ep, length, data=b"", setup=b"\0" * 8):
+    return struct.pack(">IIIIIIIiii", 1, seq, DEVID, direction, ep, 0, length, 0, 0, 0) + setup + data
+
+IMPORT = op(0x8003, b"1-1".ljust(32, b"\0"))
+
+def imported():
+    s = connect(USBIP, 30)
+    send(s, IMPORT)
+    s.settimeout(30)
+    head = b""
+    while len(head) < 8 + 312:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    return s, struct.unpack(">I", head[4:8])[0] if len(head) >= 8 else None
+
+for i in range(4):
+    s = connect(USBIP)
+    send(s, rand[i << 18:(i + 1) << 18])
+    closed, _, secs = until_closed(s, 10)
+    report(f"usbip-random-{i}", closed, f"closed after {secs:.1f}s")
+    s.close()
+
+s, status = imported()
+send(s, submit(1, 0, 2, 0xFFFFFFFF))
+closed, _, _ = until_closed(s, 10)
+report("usbip-transfer-length-0xFFFFFFFF", status == 0 and closed, f"import status {status}, then closed={closed}")
+s.close()
+
+s, status = imported()
+urbs = b"".join(submit(100 + i, 1, 1, 16 << 20) for i in range(48))
+send(s, urbs + submit(2, 0, 2, 31, cbw(1, 0xFFFFFFFF, True, [0x12, 0, 0, 0, 36, 0])))
+n, _ = read_some(s, 256 << 20)
+report("usbip-amplification", n >= (128 << 20), f"read {n >> 20} MiB, then hung up")
+s.close()
+
+t0 = time.monotonic()
+for i in range(200):
+    try:
+        s = connect(USBIP, 2)
+        if i % 2:
+            send(s, IMPORT + submit(1, 0, 2, 31, cbw(9, 1 << 20, False, [0x2A, 0, 0, 0, 0, 0, 0, 8, 0, 0])))
+        s.close()
+    except OSError:
+        pass
+report("usbip-200-connect-close", True, f"{time.monotonic() - t0:.1f}s")
+
+# The USB/IP device is still importable and answers INQUIRY (first a TEST UNIT READY to
+# take the power-on unit attention).
+time.sleep(0.5)
+s, status = imported()
+ok = status == 0
+for seq, cdb, length in ((1, [0] * 6, 0), (4, [0x12, 0, 0, 0, 36, 0], 36)):
+    msg = submit(seq, 0, 2, 31, cbw(seq, length, True, cdb))
+    if length:
+        msg += submit(seq + 1, 1, 1, length)
+    msg += submit(seq + 2, 1, 1, 13)
+    send(s, msg)
+s.settimeout(5)
+got = b""
+try:
+    while b"vstick" not in got and len(got) < 4096:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        got += chunk
+except socket.timeout:
+    pass
+report("usbip-device-reusable", ok and b"vstick" in got, f"import status {status}, INQUIRY {'answered' if b'vstick' in got else 'missing'}")
+s.close()
+sys.exit(1 if failures else 0)
+PY
+
+note "hostile traffic: usbredir on $port, USB/IP on $ip_port"
+attack_rc=0
+timeout 400 python3 "$work/hostile.py" "$port" "$ip_port" >"$work/hostile.log" 2>&1 || attack_rc=$?
+sed -n 's/^HOSTILE /  VSTICK-CHECK host-/p' "$work/hostile.log"
+[ "$attack_rc" -eq 0 ] || { host_fail hostile-client "rc=$attack_rc"; tail -n 5 "$work/hostile.log"; }
+
+# --- the servers survived with bounded memory -------------------------------------------
+
+check_server() { # name pid log
+    if ! kill -0 "$2" 2>/dev/null; then
+        host_fail "$1-alive" "exited; last log lines: $(tail -n 3 "$3" | tr '\n' ' ')"
+        return
+    fi
+    host_ok "$1-alive"
+    local rss hwm
+    rss=$(awk '/^VmRSS/ {print int($2 / 1024)}' "/proc/$2/status")
+    hwm=$(awk '/^VmHWM/ {print int($2 / 1024)}' "/proc/$2/status")
+    value_line="VmRSS ${rss} MiB, VmHWM ${hwm} MiB (limit ${RSS_LIMIT_MB} MiB)"
+    if [ "$hwm" -le "$RSS_LIMIT_MB" ]; then host_ok "$1-memory" "$value_line"; else host_fail "$1-memory" "$value_line"; fi
+    if grep -q panicked "$3"; then host_fail "$1-no-panic" "$(grep -m1 panicked "$3")"; fi
+}
+check_server usbredir "$redir_pid" "$work/vstick.log"
+check_server usbip "$USBIP_PID" "$work/vstick-usbip.log"
+
+# The USB/IP server also ends cleanly on SIGTERM.
+kill -TERM "$USBIP_PID"
+rc=0
+wait "$USBIP_PID" || rc=$?
+USBIP_PID=""
+host_expect_eq usbip-sigterm-exit "$rc" 0
+
+# --- a real guest still uses the usbredir device ------------------------------------------
+
+guest_rc=0
+"$GUEST_TESTS/run-guest" --log "$work/console.log" \
+    --env "DISK_BYTES=$DISK_BYTES" --env "RANDOM_MB=$RANDOM_MB" \
+    "$GUEST_TESTS/in-guest/disk-rw.sh" -- \
+    -chardev "socket,id=r0,host=127.0.0.1,port=$port,reconnect=1" \
+    -device usb-redir,chardev=r0,bus=xhci.0 || guest_rc=$?
+
+check_server usbredir-after-guest "$redir_pid" "$work/vstick.log"
+stop_vstick
+if [ "$guest_rc" -ne 0 ]; then
+    echo "  vstick log (last 30 lines, full: $work/vstick.log):"
+    tail -n 30 "$work/vstick.log" | sed 's/^/    /'
+fi
+
+guest_md5=$(guest_value "$work/console.log" disk_file_md5)
+if [ -z "$guest_md5" ]; then
+    host_fail disk-file-in-image "the guest reported no disk_file_md5"
+elif mcopy -n -i "$work/disk.raw" ::RANDOM.BIN "$work/RANDOM.BIN" 2>"$work/mcopy.log"; then
+    host_expect_eq disk-file-in-image "$(md5_of "$work/RANDOM.BIN")" "$guest_md5"
+else
+    host_fail disk-file-in-image "mcopy: $(head -n 3 "$work/mcopy.log" | tr '\n' ' ')"
+fi
+
+note "hostile: guest rc=$guest_rc, host failures=$HOST_FAILURES, $((SECONDS - started)) s"
+if [ "$guest_rc" -ne 0 ] || [ "$HOST_FAILURES" -ne 0 ]; then
+    exit 1
+fi
