@@ -96,8 +96,12 @@ struct PendingIn {
 pub struct Session {
     fmt: WireFormat,
     peer: Option<PeerHello>,
-    /// A packet split across `receive` calls; never more than one frame.
+    /// A packet split across `receive` calls: `inbuf[..in_len]`, never more
+    /// than one frame. The bytes past `in_len` are spare room kept from
+    /// earlier frames (initialised, so [`Session::receive_space`] can lend
+    /// them without zeroing a megabyte per bulk OUT).
     inbuf: Vec<u8>,
+    in_len: usize,
     out: Vec<u8>,
     /// Endpoint types as last announced in ep_info, to vet data packets.
     ep_info: EpInfo,
@@ -123,6 +127,7 @@ impl Session {
             fmt: WireFormat::INITIAL,
             peer: None,
             inbuf: Vec::new(),
+            in_len: 0,
             out: Vec::new(),
             ep_info: EpInfo::default(),
             in_queues: Default::default(),
@@ -152,7 +157,7 @@ impl Session {
     /// Bytes of a partial packet held until the rest arrives (at most one
     /// frame, itself capped by [`codec::MAX_PACKET_LEN`]).
     pub fn buffered_input_len(&self) -> usize {
-        self.inbuf.len()
+        self.in_len
     }
 
     pub fn has_output(&self) -> bool {
@@ -188,11 +193,95 @@ impl Session {
             return Err(SessionError::Closed(reason.clone()));
         }
         let result = self.receive_frames(dev, bytes);
+        self.fail_on_error(result)
+    }
+
+    /// Room for the rest of the frame being received, once its header has
+    /// arrived: a transport may read the peer's next bytes straight into it
+    /// and report them with [`Session::receive_in_place`] instead of reading
+    /// into a buffer of its own and copying through [`Session::receive`].
+    /// This saves one copy of every large bulk OUT (the data of a write).
+    /// Empty when no frame is partly received, its header is incomplete, or
+    /// the session has failed; then use `receive`.
+    pub fn receive_space(&mut self) -> &mut [u8] {
+        let want = match self.stashed_frame_len() {
+            Some(want) if self.failed.is_none() => want,
+            _ => return &mut [],
+        };
+        if self.inbuf.len() < want {
+            // Zeroes only the growth, once: the room is kept for later frames.
+            self.inbuf.resize(want, 0);
+        }
+        self.inbuf.get_mut(self.in_len..want).unwrap_or_default()
+    }
+
+    /// Handles `n` bytes the transport wrote at the start of
+    /// [`Session::receive_space`] (`n` beyond that room is a caller bug and
+    /// is cut to it).
+    pub fn receive_in_place<D: RedirDevice + ?Sized>(
+        &mut self,
+        dev: &mut D,
+        n: usize,
+    ) -> Result<(), SessionError> {
+        if let Some(reason) = &self.failed {
+            return Err(SessionError::Closed(reason.clone()));
+        }
+        let Some(want) = self.stashed_frame_len() else {
+            return Ok(());
+        };
+        self.in_len = (self.in_len + n).min(want).min(self.inbuf.len());
+        let result = if self.in_len == want { self.complete_stashed(dev).map(|_| ()) } else { Ok(()) };
+        self.fail_on_error(result)
+    }
+
+    /// Total length of the partly received frame, when its header is in.
+    fn stashed_frame_len(&self) -> Option<usize> {
+        if self.in_len == 0 {
+            return None;
+        }
+        let held = self.inbuf.get(..self.in_len)?;
+        codec::frame_len(self.fmt, held).ok().flatten()
+    }
+
+    fn fail_on_error(&mut self, result: Result<(), SessionError>) -> Result<(), SessionError> {
         if let Err(e) = &result {
             self.failed = Some(e.to_string());
             self.inbuf = Vec::new();
+            self.in_len = 0;
         }
         result
+    }
+
+    /// Decodes and handles the complete frame in `inbuf[..in_len]`;
+    /// `Ok(false)` when only its header was completed (the length is then
+    /// known and more bytes are needed).
+    fn complete_stashed<D: RedirDevice + ?Sized>(&mut self, dev: &mut D) -> Result<bool, SessionError> {
+        let buf = std::mem::take(&mut self.inbuf);
+        let result = match codec::decode(self.fmt, buf.get(..self.in_len).unwrap_or_default()) {
+            Ok(None) => Ok(false),
+            Ok(Some((frame, _))) => self.handle(dev, frame).map(|()| true),
+            Err(e) => Err(e.into()),
+        };
+        self.inbuf = buf;
+        if let Ok(true) = result {
+            self.in_len = 0;
+            if self.inbuf.len() > KEEP_BUFFER {
+                self.inbuf = Vec::new();
+            }
+        }
+        result
+    }
+
+    /// Appends `bytes` to the stashed partial frame, reusing spare room.
+    fn stash(&mut self, bytes: &[u8]) {
+        let end = self.in_len + bytes.len();
+        if self.inbuf.len() < end {
+            self.inbuf.resize(end, 0);
+        }
+        if let Some(dst) = self.inbuf.get_mut(self.in_len..end) {
+            dst.copy_from_slice(bytes);
+        }
+        self.in_len = end;
     }
 
     /// Retries held bulk IN requests, for when the device's state changed by
@@ -211,7 +300,7 @@ impl Session {
     ) -> Result<(), SessionError> {
         let mut rest = bytes;
         loop {
-            if self.inbuf.is_empty() {
+            if self.in_len == 0 {
                 if rest.is_empty() {
                     return Ok(());
                 }
@@ -223,34 +312,23 @@ impl Session {
                     None => {
                         // Less than one frame (its header, if complete, was
                         // checked against the length cap by decode).
-                        self.inbuf.extend_from_slice(rest);
+                        self.stash(rest);
                         return Ok(());
                     }
                 }
             } else {
                 // Top up the stashed partial frame with just what it lacks.
-                let want = codec::frame_len(self.fmt, &self.inbuf)?.unwrap_or(self.fmt.header_len());
-                let missing = want.saturating_sub(self.inbuf.len());
+                let held = self.inbuf.get(..self.in_len).unwrap_or_default();
+                let want = codec::frame_len(self.fmt, held)?.unwrap_or(self.fmt.header_len());
+                let missing = want.saturating_sub(self.in_len);
                 let (head, tail) = rest.split_at(missing.min(rest.len()));
-                self.inbuf.extend_from_slice(head);
+                self.stash(head);
                 rest = tail;
-                if self.inbuf.len() < want {
+                if self.in_len < want {
                     return Ok(());
                 }
-                let buf = std::mem::take(&mut self.inbuf);
-                let result = match codec::decode(self.fmt, &buf) {
-                    // Only the header was completed: loop to learn the length.
-                    Ok(None) => Ok(false),
-                    Ok(Some((frame, _))) => self.handle(dev, frame).map(|()| true),
-                    Err(e) => Err(e.into()),
-                };
-                self.inbuf = buf;
-                if result? {
-                    self.inbuf.clear();
-                    if self.inbuf.capacity() > KEEP_BUFFER {
-                        self.inbuf = Vec::new();
-                    }
-                }
+                // Ok(false): only the header was completed; loop to learn the length.
+                self.complete_stashed(dev)?;
             }
         }
     }
