@@ -297,3 +297,136 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! TLS and timeout behaviour of the edge over real loopback sockets. The
+    //! certificates below are test-only (EC P-256, valid until 2125): a CA
+    //! and a server certificate for `localhost` / `127.0.0.1` signed by it.
+
+    use super::*;
+    use tokio::sync::oneshot;
+    use vstick_media::MemoryImage;
+    use vstick_scsi::{LunConfig, LunKind, Target};
+    use vstick_usb::{Identity, MassStorageDevice};
+
+    const CA: &str = "-----BEGIN CERTIFICATE-----\nMIIBozCCAUmgAwIBAgIUXCdLGpmvUno4WwzU+LmrCZ+yFNgwCgYIKoZIzj0EAwIw\nHjEcMBoGA1UEAwwTdnN0aWNrIHVuaXQtdGVzdCBDQTAgFw0yNjExMjExMTMzMDFa\nGA8yMTI2MTAyODExMzMwMVowHjEcMBoGA1UEAwwTdnN0aWNrIHVuaXQtdGVzdCBD\nQTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABCB+kV1DgnXuhIOJ6J1sedP2i+LC\nsx9D//YglCKK7uGqS73MGerEa5uwlcuw/DI03qTM/UwZ4GsIHORCvhjqmMmjYzBh\nMB0GA1UdDgQWBBRPNXC9nrzZ/WOtI3WyHRzi/XIddjAfBgNVHSMEGDAWgBRPNXC9\nnrzZ/WOtI3WyHRzi/XIddjAPBgNVHRMBAf8EBTADAQH/MA4GA1UdDwEB/wQEAwIC\nBDAKBggqhkjOPQQDAgNIADBFAiEA8trYVQGhGZ12wMjatTB1xgBEEwy2xf5vX9MR\nWDqjpigCICDa3C6/dsdCphg7yjE0G/OyupNaGjDlbQvQgLJmNaMg\n-----END CERTIFICATE-----\n";
+    const CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIByjCCAW+gAwIBAgIUeH7R2/MEp3ciVeLJy3ZjeQKiyKQwCgYIKoZIzj0EAwIw\nHjEcMBoGA1UEAwwTdnN0aWNrIHVuaXQtdGVzdCBDQTAgFw0yNjExMjExMTMzMDFa\nGA8yMTI2MTAyODExMzMwMVowFDESMBAGA1UEAwwJbG9jYWxob3N0MFkwEwYHKoZI\nzj0CAQYIKoZIzj0DAQcDQgAE+oHLQzSU2pivMsQLfGeuwYwUiyj8/pttqr/C0Xlf\ncOx2kBV2ENF/4BRSrZgNtDn7t8qAZ+ItIQIpLjg2MBv+B6OBkjCBjzAaBgNVHREE\nEzARgglsb2NhbGhvc3SHBH8AAAEwEwYDVR0lBAwwCgYIKwYBBQUHAwEwDAYDVR0T\nAQH/BAIwADAOBgNVHQ8BAf8EBAMCB4AwHQYDVR0OBBYEFKlcZM0Rck9cCSeLJpKU\n0tNfeRDSMB8GA1UdIwQYMBaAFE81cL2evNn9Y60jdbIdHOL9ch12MAoGCCqGSM49\nBAMCA0kAMEYCIQD1WWxLGjsuKiAe8dP9IvdbZ/AkpzqYn46UgKR1lFKWFQIhANt9\nP6iedRHpJFLkL9DgVx94lfx7BpmhugBO4kPTVIqB\n-----END CERTIFICATE-----\n";
+    const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgOKSk5H/vGBfsFyDe\n4d5HSniLkhlrS5LEeoDiluSpo5WhRANCAAT6gctDNJTamK8yxAt8Z67BjBSLKPz+\nm22qv8LReV9w7HaQFXYQ0X/gFFKtmA20Ofu3yoBn4i0hAikuODYwG/4H\n-----END PRIVATE KEY-----\n";
+
+    /// Writes `text` to a scratch file named after the test and this process.
+    fn scratch(name: &str, text: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("vstick-net-{}-{name}", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn device() -> Arc<Mutex<MassStorageDevice>> {
+        let lun = LunConfig {
+            kind: LunKind::Disk,
+            medium: Some(Box::new(MemoryImage::new(64 * 1024, 512, false))),
+            serial: "NET".into(),
+        };
+        Arc::new(Mutex::new(MassStorageDevice::new(
+            Target::new(vec![lun]),
+            Identity::default_for("0123456789AB".into()),
+        )))
+    }
+
+    fn setup_error(cert: &Path, key: &Path) -> String {
+        match tls_acceptor(cert, key) {
+            Ok(_) => panic!("{} / {} loaded", cert.display(), key.display()),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn tls_setup_errors_name_the_file() {
+        let missing = std::env::temp_dir().join("vstick-net-no-such-file.pem");
+        let key = scratch("errors-key.pem", KEY);
+        let err = setup_error(&missing, &key);
+        assert!(err.contains("vstick-net-no-such-file.pem"), "{err}");
+        let not_pem = scratch("errors-plain.txt", "hello\n");
+        let err = setup_error(&not_pem, &key);
+        assert!(err.contains("errors-plain.txt") && err.contains("no PEM certificate"), "{err}");
+        let cert = scratch("errors-cert.pem", CERT);
+        let err = setup_error(&cert, &cert);
+        assert!(err.contains("errors-cert.pem") && err.contains("private key"), "{err}");
+        assert!(tls_acceptor(&cert, &key).is_ok(), "a matching certificate and key load");
+    }
+
+    #[tokio::test]
+    async fn a_tls_client_gets_the_hello_in_small_records() {
+        let acceptor = tls_acceptor(&scratch("rt-cert.pem", CERT), &scratch("rt-key.pem", KEY)).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(serve_tls(listener, device(), acceptor, async {
+            let _ = stopped.await;
+        }));
+
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(CertificateDer::from_pem_slice(CA.as_bytes()).unwrap()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let mut tls = connector.connect(name, tcp).await.expect("handshake with the test CA");
+        // Our hello: type 0, length 68 (64-byte version + one capability word).
+        let mut hello = [0u8; 80];
+        tls.read_exact(&mut hello).await.unwrap();
+        assert_eq!(&hello[..8], &[0, 0, 0, 0, 68, 0, 0, 0]);
+        assert!(hello[12..].starts_with(b"vstick "));
+        drop(tls);
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_plain_client_on_a_tls_port_gets_no_usbredir() {
+        let acceptor =
+            tls_acceptor(&scratch("plain-cert.pem", CERT), &scratch("plain-key.pem", KEY)).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(serve_tls(listener, device(), acceptor, async {
+            let _ = stopped.await;
+        }));
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        // A usbredir hello instead of a ClientHello: the handshake fails, the socket closes.
+        let mut hello = vec![0u8, 0, 0, 0, 68, 0, 0, 0, 0, 0, 0, 0];
+        hello.resize(80, 0);
+        s.write_all(&hello).await.unwrap();
+        let mut buf = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf)).await.expect("closed");
+        assert!(!buf.starts_with(&[0, 0, 0, 0, 68]), "a usbredir hello went out in plain text");
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_peer_is_dropped_after_the_hello_timeout() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, device(), async {
+            let _ = stopped.await;
+        }));
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let started = tokio::time::Instant::now();
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.unwrap();
+        // Our hello came, then nothing until the timeout closed the connection.
+        assert_eq!(buf.len(), 80);
+        assert!(started.elapsed() >= HELLO_TIMEOUT, "closed after {:?}", started.elapsed());
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
+    }
+}
