@@ -13,21 +13,47 @@ use vstick_usb::{ControlResult, EP_IN, EP_OUT, Setup};
 #[derive(Debug, Arbitrary)]
 enum Op {
     /// A well-formed CBW around an arbitrary CDB.
-    Cbw { tag: u32, length: u32, flags: u8, lun: u8, cb_len: u8, cb: [u8; 16] },
+    Cbw {
+        tag: u32,
+        length: u32,
+        flags: u8,
+        lun: u8,
+        cb_len: u8,
+        cb: [u8; 16],
+    },
     /// A CBW with fields the fuzzer picks freely (signature, length, reserved bits).
     RawOut(Vec<u8>),
     /// Data-out bytes of a given length (pattern-filled).
-    DataOut { len: u16, fill: u8 },
+    DataOut {
+        len: u16,
+        fill: u8,
+    },
     /// A bulk IN transfer of `len` bytes.
-    In { len: u16 },
+    In {
+        len: u16,
+    },
     /// A large bulk IN (up to 1 MiB).
-    BigIn { kib: u8 },
-    Control { setup: [u8; 8], data: Vec<u8> },
+    BigIn {
+        kib: u8,
+    },
+    Control {
+        setup: [u8; 8],
+        data: Vec<u8>,
+    },
     BulkOnlyReset,
-    ClearHalt { in_ep: bool },
+    ClearHalt {
+        in_ep: bool,
+    },
     PortReset,
-    Eject { lun: u8, force: bool },
-    Insert { lun: u8, blocks: u8, block_4k: bool },
+    Eject {
+        lun: u8,
+        force: bool,
+    },
+    Insert {
+        lun: u8,
+        blocks: u8,
+        block_4k: bool,
+    },
 }
 
 fuzz_target!(|ops: Vec<Op>| {
@@ -64,7 +90,8 @@ fuzz_target!(|ops: Vec<Op>| {
             }
             Op::ClearHalt { in_ep } => {
                 let ep = if in_ep { EP_IN } else { EP_OUT };
-                let setup = Setup { request_type: 0x02, request: 1, value: 0, index: u16::from(ep), length: 0 };
+                let setup =
+                    Setup { request_type: 0x02, request: 1, value: 0, index: u16::from(ep), length: 0 };
                 let _ = dev.control(&setup, &[]);
             }
             Op::PortReset => dev.reset(),

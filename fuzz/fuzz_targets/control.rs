@@ -43,7 +43,8 @@ fn confine(path: &Path) -> PathBuf {
 
 fn controlled() -> Controlled {
     let (target, _) = vstick_fuzz::target();
-    let dev = vstick_usb::MassStorageDevice::new(target, vstick_usb::Identity::default_for("0123456789AB".into()));
+    let dev =
+        vstick_usb::MassStorageDevice::new(target, vstick_usb::Identity::default_for("0123456789AB".into()));
     let dir = scratch();
     Controlled {
         device: Arc::new(Mutex::new(dev)),

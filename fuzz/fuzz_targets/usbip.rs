@@ -9,7 +9,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vstick_usbip::codec::{ClientMessage, Decoded, OpReply, OpRequest, ServerMessage};
+use vstick_usbip::codec::{ClientMessage, Decoded, MAX_TRANSFER_LENGTH, OpReply, OpRequest, ServerMessage};
+use vstick_usbip::session::MAX_PENDING_OUTPUT;
 use vstick_usbip::{ExportInfo, MAX_PARKED_URBS, Session};
 
 fn check_codec(stream: &[u8]) {
@@ -47,11 +48,28 @@ fuzz_target!(|data: &[u8]| {
     // `true` = another connection holds the device already.
     let mut gate = head & 8 != 0;
     for chunk in vstick_fuzz::chunks(stream, pattern) {
-        let result = session.receive(chunk, &mut dev, &mut gate);
+        let mut result = session.receive(chunk, &mut dev, &mut gate);
         assert!(session.parked_urbs() <= MAX_PARKED_URBS);
-        let out = session.take_output();
-        if vstick_fuzz::tracing_on() {
-            eprintln!("received {} bytes: {result:?}; sent {} bytes: {:02x?}", chunk.len(), out.len(), &out[..out.len().min(64)]);
+        // As the TCP edge does: send a batch, then let the session go on.
+        loop {
+            let out = session.take_output();
+            assert!(
+                out.len() <= MAX_PENDING_OUTPUT + MAX_TRANSFER_LENGTH as usize + 4096,
+                "{} bytes queued",
+                out.len()
+            );
+            if vstick_fuzz::tracing_on() {
+                eprintln!(
+                    "received {} bytes: {result:?}; sent {} bytes: {:02x?}",
+                    chunk.len(),
+                    out.len(),
+                    &out[..out.len().min(64)]
+                );
+            }
+            if out.is_empty() || result.is_err() || !session.wants_service() {
+                break;
+            }
+            result = session.service(&mut dev, &mut gate);
         }
         if result.is_err() {
             assert!(session.is_closing());

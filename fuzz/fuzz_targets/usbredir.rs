@@ -10,7 +10,8 @@
 use libfuzzer_sys::fuzz_target;
 use vstick_usbredir::codec::{self, MAX_PACKET_LEN};
 use vstick_usbredir::proto::WireFormat;
-use vstick_usbredir::Session;
+use vstick_usbredir::session::MAX_PENDING_OUTPUT;
+use vstick_usbredir::{MAX_BULK_LENGTH, Session};
 
 fn format(bits: u8) -> WireFormat {
     WireFormat {
@@ -66,13 +67,25 @@ fuzz_target!(|data: &[u8]| {
     let (mut dev, cd) = vstick_fuzz::device();
     let mut session = Session::new();
     check_output(WireFormat::INITIAL, &session.take_output());
-    for (i, chunk) in vstick_fuzz::chunks(stream, pattern).into_iter().enumerate() {
-        let result = session.receive(&mut dev, chunk);
+    for chunk in vstick_fuzz::chunks(stream, pattern) {
+        let mut result = session.receive(&mut dev, chunk);
         assert!(session.buffered_input_len() <= MAX_PACKET_LEN as usize + 16);
-        if i % 3 == 2 {
-            let _ = session.service(&mut dev);
+        // As the TCP edge does: send a batch, then let the session go on.
+        loop {
+            let out = session.take_output();
+            // One batch: at most MAX_PENDING_OUTPUT + one bulk reply, plus the small
+            // replies to the other packets of this (at most 4 KiB) input.
+            assert!(
+                out.len() <= MAX_PENDING_OUTPUT + MAX_BULK_LENGTH as usize + (1 << 20),
+                "{} bytes queued",
+                out.len()
+            );
+            check_output(session.wire_format(), &out);
+            if out.is_empty() || result.is_err() || session.queued_in_requests() == 0 {
+                break;
+            }
+            result = session.service(&mut dev);
         }
-        check_output(session.wire_format(), &session.take_output());
         if vstick_fuzz::tracing_on() {
             eprintln!("received {} bytes: {result:?}", chunk.len());
         }

@@ -87,7 +87,11 @@ pub fn target() -> (Target, Arc<MemoryImage>) {
             medium: Some(Box::new(FillsUp(MemoryImage::new(DISK_BYTES, 512, false)))),
             serial: "FUZZ00".into(),
         },
-        LunConfig { kind: LunKind::Optical, medium: Some(Box::new(Shared(cd.clone()))), serial: "FUZZ01".into() },
+        LunConfig {
+            kind: LunKind::Optical,
+            medium: Some(Box::new(Shared(cd.clone()))),
+            serial: "FUZZ01".into(),
+        },
         LunConfig {
             kind: LunKind::Disk,
             medium: Some(Box::new(MemoryImage::new(16 * 4096, 4096, true))),
