@@ -147,12 +147,14 @@ run_case() {
         # start_vstick records its own failure.
         start_vstick "$work/$name.vstick.log" --usbredir "127.0.0.1:$port" "${serve[@]}" -v || return 0
         # vstick listens before QEMU starts; reconnect=1 as in the README's attach line.
+        # shellcheck disable=SC2054 # commas belong to QEMU's option syntax
         device_args=(
             -chardev "socket,id=r0,host=127.0.0.1,port=$port,reconnect=1"
             -device usb-redir,chardev=r0,bus=xhci.0,bootindex=0
         )
         ;;
     qemu)
+        # shellcheck disable=SC2054
         device_args=(-device usb-bot,id=bot0,bus=xhci.0)
         for spec in "$@"; do
             local file=${spec#*=}
@@ -179,7 +181,7 @@ run_case() {
     [ "$MODE" = vstick ] && stop_vstick
     local serial=$work/$name.serial
     SUMMARY+=("$name|$BOOT_OUTCOME|$BOOT_GRUB_SECS|$BOOT_SECS")
-    if [ "$BOOT_OUTCOME" = done ] && grep -q -a VSTICK-BOOT-MARKER "$serial"; then
+    if [ "$BOOT_OUTCOME" = "done" ] && grep -q -a VSTICK-BOOT-MARKER "$serial"; then
         host_ok "$name-boot" "marker after ${BOOT_SECS}s (GRUB at ${BOOT_GRUB_SECS}s)"
     else
         host_fail "$name-boot" "$BOOT_OUTCOME after ${BOOT_SECS}s; logs in $work/$name.*"

@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # In-guest half of tests/guest/boot.sh (busybox sh; helpers from guest-lib.sh).
 #
 # No -kernel here: the firmware (SeaBIOS or OVMF) booted GRUB from the USB device, and

@@ -1,3 +1,5 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034 # boot_vm's BOOT_* results are read by the caller
 # Helpers for tests/guest/boot.sh (bash): bootable images and a firmware boot runner.
 # Sourced after host-lib.sh.
 
@@ -6,8 +8,8 @@ OVMF_VARS=${OVMF_VARS:-/usr/share/OVMF/OVMF_VARS_4M.fd}
 
 # GRUB modules the boot images need (BIOS and UEFI); everything else is left out to keep
 # the ISO small (grub-mkrescue copies every module of both platforms otherwise).
-BOOT_GRUB_MODULES="linux normal iso9660 search search_fs_file search_fs_uuid serial terminal
-    echo configfile test part_msdos part_gpt fat"
+BOOT_GRUB_MODULES="linux normal iso9660 search search_fs_file search_fs_uuid serial terminal"
+BOOT_GRUB_MODULES+=" echo configfile test part_msdos part_gpt fat"
 
 # The guest kernel version, from the module tree inside the base initramfs.
 boot_guest_kver() { # base.cpio.gz
@@ -63,8 +65,7 @@ boot_build_grub_iso() {
     cp "$kernel" "$tree/boot/vmlinuz"
     cp "$initrd" "$tree/boot/initrd"
     boot_write_grub_cfg "$tree/boot/grub/grub.cfg"
-    # shellcheck disable=SC2086 # the module list is meant to split
-    grub-mkrescue -o "$out" --install-modules="$(echo $BOOT_GRUB_MODULES)" \
+    grub-mkrescue -o "$out" --install-modules="$BOOT_GRUB_MODULES" \
         --fonts= --locales= --themes= "$tree" >"$out.log" 2>&1 || {
         cat "$out.log" >&2
         return 1
@@ -159,7 +160,7 @@ boot_vm() {
             BOOT_GRUB_SECS=$(printf '%d.%01d' $((elapsed / 1000)) $((elapsed % 1000 / 100)))
         fi
         if grep -q -a VSTICK-GUEST-DONE "$serial"; then
-            BOOT_OUTCOME=done
+            BOOT_OUTCOME="done"
             break
         fi
         # SeaBIOS's last words (it then halts, or retries with reboot-timeout); OVMF
