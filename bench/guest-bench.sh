@@ -14,6 +14,8 @@
 # (e.g. to attach a profiler). VSTICK_BIN_B=BINARY adds a second vstick device served by
 # BINARY ("vstick B", usbredir), interleaved with the others: an A/B comparison of two
 # builds in one boot, immune to the load drifting between boots.
+# VSTICK_BENCH_CHARDEV_OPTS (and _B for vstick B) are appended to the usb-redir chardev
+# options, e.g. ",nodelay=on" to A/B QEMU's socket options with one vstick build.
 #
 # Not a test: nothing here passes or fails on a number. Builds vstick and the in-guest
 # I/O driver (crates/bench) in release mode unless VSTICK_BIN / VSTICK_GUEST_IO name
@@ -118,12 +120,12 @@ if [ "$transport" = usbip ]; then
     guest_env+=(--env USBIP_HOST=10.0.2.2 --env "USBIP_PORT=$port" --env USBIP_BUSID=1-1)
 else
     qemu_args+=(
-        -chardev "socket,id=r0,host=127.0.0.1,port=$port,reconnect=1"
+        -chardev "socket,id=r0,host=127.0.0.1,port=$port,reconnect=1${VSTICK_BENCH_CHARDEV_OPTS:-}"
         -device usb-redir,chardev=r0,bus=xhci.0
     )
     if [ -n "$pid_b" ]; then
         qemu_args+=(
-            -chardev "socket,id=r1,host=127.0.0.1,port=$port_b,reconnect=1"
+            -chardev "socket,id=r1,host=127.0.0.1,port=$port_b,reconnect=1${VSTICK_BENCH_CHARDEV_OPTS_B-${VSTICK_BENCH_CHARDEV_OPTS:-}}"
             -device usb-redir,chardev=r1,bus=xhci.0
         )
     fi

@@ -4,6 +4,9 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsFd;
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use vstick_bot::Cbw;
 use vstick_usbredir::codec;
@@ -40,6 +43,10 @@ pub struct RedirClient {
     wbuf: Vec<u8>,
     next_id: u64,
     tag: u32,
+    /// `Some(n)`: receive like QEMU's chardev does, at most `n` bytes per
+    /// recv, each after a poll (QEMU's socket chardev reads 4 KiB per main
+    /// loop iteration, `CHR_READ_BUF_LEN`).
+    read_chunk: Option<usize>,
 }
 
 impl RedirClient {
@@ -86,7 +93,33 @@ impl RedirClient {
             wbuf: Vec::with_capacity(frame_max),
             next_id: 1,
             tag: 0,
+            read_chunk: None,
         })
+    }
+
+    /// Receives at most `chunk` bytes per poll + recv from now on (`None`:
+    /// whole frames with blocking reads).
+    pub fn set_read_chunk(&mut self, chunk: Option<usize>) {
+        self.read_chunk = chunk;
+    }
+
+    fn read_into(&mut self, from: usize, to: usize) -> io::Result<()> {
+        let Some(chunk) = self.read_chunk else {
+            let buf = self.rbuf.get_mut(from..to).ok_or_else(|| io::Error::other("rbuf"))?;
+            return self.stream.read_exact(buf);
+        };
+        let mut at = from;
+        while at < to {
+            let mut fds = [PollFd::new(self.stream.as_fd(), PollFlags::POLLIN)];
+            poll(&mut fds, PollTimeout::NONE).map_err(io::Error::from)?;
+            let end = to.min(at + chunk);
+            let buf = self.rbuf.get_mut(at..end).ok_or_else(|| io::Error::other("rbuf"))?;
+            match self.stream.read(buf)? {
+                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                n => at += n,
+            }
+        }
+        Ok(())
     }
 
     fn send(&mut self, id: u64, packet: &Packet<'_>) -> io::Result<()> {
@@ -98,15 +131,14 @@ impl RedirClient {
     /// Reads one whole frame into `rbuf`; returns its length.
     fn read_frame(&mut self) -> io::Result<usize> {
         let header_len = self.fmt.header_len();
-        let header = self.rbuf.get_mut(..header_len).ok_or_else(|| io::Error::other("rbuf"))?;
-        self.stream.read_exact(header)?;
-        let length = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
+        self.read_into(0, header_len)?;
+        let h = self.rbuf.get(4..8).ok_or_else(|| io::Error::other("rbuf"))?;
+        let length = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
         let total = header_len + length;
         if total > self.rbuf.len() {
             self.rbuf.resize(total, 0);
         }
-        let body = self.rbuf.get_mut(header_len..total).ok_or_else(|| io::Error::other("rbuf"))?;
-        self.stream.read_exact(body)?;
+        self.read_into(header_len, total)?;
         Ok(total)
     }
 
