@@ -77,11 +77,22 @@ pub struct ServeArgs {
     pub config: Option<PathBuf>,
     /// Serve --usbredir over TLS with this certificate chain (PEM), for QEMU's
     /// `tls-creds-x509,endpoint=client` (see SECURITY.md).
+    /// USB speed presented: `super` (USB 3, 1 MiB transfers; usbredir on qemu-xhci) or
+    /// `high` (USB 2.0). Default: super over usbredir, high over USB/IP.
+    #[arg(long, value_name = "SPEED")]
+    pub usb_speed: Option<UsbSpeed>,
     #[arg(long, value_name = "PATH", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// The private key (PEM) of --tls-cert.
     #[arg(long, value_name = "PATH", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UsbSpeed {
+    High,
+    Super,
 }
 
 fn parse_block_size(s: &str) -> Result<u32, String> {

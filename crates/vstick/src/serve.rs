@@ -10,9 +10,9 @@ use clap::ArgMatches;
 use tokio::net::TcpListener;
 use vstick_media::{BlockBackend, FileImage, OpenOptions, SnapshotImage};
 use vstick_scsi::{LunConfig, LunKind, Target};
-use vstick_usb::MassStorageDevice;
+use vstick_usb::{MassStorageDevice, Speed};
 
-use crate::cli::ServeArgs;
+use crate::cli::{ServeArgs, UsbSpeed};
 
 /// What one LUN is made of, in command-line order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,6 +185,8 @@ pub struct ServePlan {
     pub snapshot: Option<Snapshot>,
     /// Certificate chain and key for usbredir over TLS.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// `None`: the transport's default.
+    pub speed: Option<Speed>,
 }
 
 /// A stick profile (`--config stick.toml`).
@@ -199,6 +201,7 @@ struct Profile {
     #[serde(default)]
     snapshot: bool,
     snapshot_keep: Option<PathBuf>,
+    usb_speed: Option<UsbSpeed>,
     #[serde(default)]
     lun: Vec<ProfileLun>,
 }
@@ -287,6 +290,10 @@ impl ServePlan {
             control: args.control.clone().or(profile.control),
             snapshot,
             tls,
+            speed: args.usb_speed.or(profile.usb_speed).map(|s| match s {
+                UsbSpeed::High => Speed::High,
+                UsbSpeed::Super => Speed::Super,
+            }),
         })
     }
 }
@@ -342,11 +349,17 @@ async fn shutdown_signal() {
 
 pub fn run(args: ServeArgs, cli_luns: Vec<LunSpec>) -> anyhow::Result<()> {
     let plan = ServePlan::new(&args, cli_luns)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let usbredir = matches!(plan.transport, Transport::UsbredirListen(_) | Transport::UsbredirConnect(_));
+    // usbredir serves one client at a time: a single thread moves its bytes with the least
+    // overhead (BENCHMARKS.md). USB/IP's edge uses block_in_place, which needs workers.
+    let mut builder = if usbredir {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(2);
+        b
+    };
+    let runtime = builder.enable_all().build().context("cannot start the async runtime")?;
     // Claim the control socket before opening images: a clash is reported alone, and a
     // socket that belongs to another server is never removed by this one.
     let control = match &plan.control {
@@ -358,7 +371,8 @@ pub fn run(args: ServeArgs, cli_luns: Vec<LunSpec>) -> anyhow::Result<()> {
     };
     let target = build_target(&plan.luns, plan.block_size, plan.snapshot.as_ref())?;
     let identity = vstick_usb::Identity::default_for(device_serial(&plan.luns));
-    let device = Arc::new(Mutex::new(MassStorageDevice::new(target, identity)));
+    let speed = plan.speed.unwrap_or(if usbredir { Speed::Super } else { Speed::High });
+    let device = Arc::new(Mutex::new(MassStorageDevice::new(target, identity).with_speed(speed)));
     let result = runtime.block_on(serve_plan(&plan, device.clone(), control));
     // Flush whatever the transport ended with: a signal, an error, or a closed peer.
     let flushed = device.lock().unwrap_or_else(|e| e.into_inner()).target_mut().flush();
