@@ -1,64 +1,14 @@
 //! What a USB/IP session needs from the device it exports, and what the
 //! server tells clients about it.
 //!
-//! [`UsbipDevice`] is the slice of [`MassStorageDevice`]'s API the session
-//! drives; it exists so the session can be tested against a small fake. There
-//! is no device logic here: control requests (including SET_CONFIGURATION,
-//! SET_INTERFACE and CLEAR_FEATURE(ENDPOINT_HALT), which the Linux vhci client
-//! forwards as ordinary control transfers) go to the device unchanged.
+//! The session drives any [`vstick_usb::UsbDevice`]. There is no device logic
+//! here: control requests (including SET_CONFIGURATION, SET_INTERFACE and
+//! CLEAR_FEATURE(ENDPOINT_HALT), which the Linux vhci client forwards as
+//! ordinary control transfers) go to the device unchanged.
 
-use vstick_bot::{CommandTarget, InResult, OutResult};
-use vstick_usb::{
-    ControlResult, DeviceSummary, EndpointInfo, InterfaceInfo, MassStorageDevice, Setup, Speed,
-};
+use vstick_usb::{Speed, UsbDevice};
 
 use crate::codec::{BusId, DeviceRecord, ExportedDevice, InterfaceRecord, SysfsPath, WireSpeed};
-
-/// The device operations a USB/IP session performs.
-pub trait UsbipDevice {
-    fn summary(&self) -> DeviceSummary;
-    fn speed(&self) -> Speed;
-    /// Current bConfigurationValue, reported in the device record.
-    fn configuration(&self) -> u8;
-    fn interfaces(&self) -> Vec<InterfaceInfo>;
-    /// Endpoints of the active configuration, without endpoint 0.
-    fn endpoints(&self) -> Vec<EndpointInfo>;
-    fn control(&mut self, setup: &Setup, data: &[u8]) -> ControlResult;
-    fn bulk_out(&mut self, endpoint: u8, data: &[u8]) -> OutResult;
-    fn bulk_in(&mut self, endpoint: u8, buf: &mut [u8]) -> InResult;
-    /// Port reset: a new client starts from a clean device.
-    fn reset(&mut self);
-}
-
-impl<T: CommandTarget> UsbipDevice for MassStorageDevice<T> {
-    fn summary(&self) -> DeviceSummary {
-        MassStorageDevice::summary(self)
-    }
-    fn speed(&self) -> Speed {
-        MassStorageDevice::speed(self)
-    }
-    fn configuration(&self) -> u8 {
-        MassStorageDevice::configuration(self)
-    }
-    fn interfaces(&self) -> Vec<InterfaceInfo> {
-        MassStorageDevice::interfaces(self)
-    }
-    fn endpoints(&self) -> Vec<EndpointInfo> {
-        MassStorageDevice::endpoints(self)
-    }
-    fn control(&mut self, setup: &Setup, data: &[u8]) -> ControlResult {
-        MassStorageDevice::control(self, setup, data)
-    }
-    fn bulk_out(&mut self, endpoint: u8, data: &[u8]) -> OutResult {
-        MassStorageDevice::bulk_out(self, endpoint, data)
-    }
-    fn bulk_in(&mut self, endpoint: u8, buf: &mut [u8]) -> InResult {
-        MassStorageDevice::bulk_in(self, endpoint, buf)
-    }
-    fn reset(&mut self) {
-        MassStorageDevice::reset(self)
-    }
-}
 
 /// Where the exported device appears to sit: the busid clients import and the
 /// values Linux `usbipd` would take from sysfs.
@@ -105,7 +55,7 @@ impl ExportInfo {
     }
 
     /// The record for OP_REP_DEVLIST / OP_REP_IMPORT, from the device's current state.
-    pub fn record<D: UsbipDevice + ?Sized>(&self, dev: &D) -> DeviceRecord {
+    pub fn record<D: UsbDevice + ?Sized>(&self, dev: &D) -> DeviceRecord {
         let summary = dev.summary();
         let interfaces = dev.interfaces();
         DeviceRecord {
@@ -127,7 +77,7 @@ impl ExportInfo {
     }
 
     /// The OP_REP_DEVLIST entry: record plus one interface record per interface.
-    pub fn exported<D: UsbipDevice + ?Sized>(&self, dev: &D) -> ExportedDevice {
+    pub fn exported<D: UsbDevice + ?Sized>(&self, dev: &D) -> ExportedDevice {
         ExportedDevice {
             record: self.record(dev),
             interfaces: dev

@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use vstick_bot::{InResult, OutResult};
 use vstick_usb::{ControlResult, DeviceSummary, EndpointInfo, InterfaceInfo, Setup, Speed, TransferType};
 
-use crate::device::UsbipDevice;
+use vstick_usb::UsbDevice;
 
 pub const DEVICE_DESCRIPTOR: [u8; 18] = [
     18, 0x01, // bLength, DEVICE
@@ -38,7 +38,7 @@ impl FakeDevice {
     }
 }
 
-impl UsbipDevice for FakeDevice {
+impl UsbDevice for FakeDevice {
     fn summary(&self) -> DeviceSummary {
         DeviceSummary {
             bcd_usb: 0x0200,
@@ -58,6 +58,24 @@ impl UsbipDevice for FakeDevice {
 
     fn configuration(&self) -> u8 {
         self.configuration
+    }
+
+    // USB/IP carries these as control transfers (see `control`); the session
+    // never calls the dedicated methods, which the usbredir session uses.
+    fn set_configuration(&mut self, value: u8) -> bool {
+        let known = value <= 1;
+        if known {
+            self.configuration = value;
+        }
+        known
+    }
+
+    fn alt_setting(&self, interface: u8) -> Option<u8> {
+        (interface == 0).then_some(0)
+    }
+
+    fn set_alt_setting(&mut self, interface: u8, alt: u8) -> bool {
+        interface == 0 && alt == 0
     }
 
     fn interfaces(&self) -> Vec<InterfaceInfo> {

@@ -6,7 +6,7 @@
 //!
 //! - [`codec`]: the wire format, total decoders, byte-exact encoders.
 //! - [`session`]: one connection as a sans-io state machine over a
-//!   [`UsbipDevice`] (the shared `vstick_usb::MassStorageDevice`).
+//!   [`UsbDevice`] (the shared `vstick_usb::MassStorageDevice`).
 //! - [`net`]: the tokio TCP server, [`serve`].
 //!
 //! Limits on what a peer can make the server hold (each enforced before
@@ -21,9 +21,10 @@ pub mod device;
 pub mod net;
 pub mod session;
 
-pub use device::{DEFAULT_BUSID, ExportInfo, InvalidBusId, UsbipDevice};
+pub use device::{DEFAULT_BUSID, ExportInfo, InvalidBusId};
 pub use net::{DEFAULT_PORT, serve};
 pub use session::{ImportGate, MAX_PARKED_URBS, Phase, Session, SessionError};
+pub use vstick_usb::UsbDevice;
 
 #[cfg(test)]
 mod codec_tests;

@@ -15,8 +15,9 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::task::JoinSet;
 use tracing::{debug, error, info, warn};
 
-use crate::device::{ExportInfo, UsbipDevice};
+use crate::device::ExportInfo;
 use crate::session::{ImportGate, Phase, Session};
+use vstick_usb::UsbDevice;
 
 /// The IANA port for USB/IP.
 pub const DEFAULT_PORT: u16 = 3240;
@@ -39,7 +40,7 @@ pub async fn serve<D, S>(
     shutdown: S,
 ) -> io::Result<()>
 where
-    D: UsbipDevice + Send + 'static,
+    D: UsbDevice + Send + 'static,
     S: Future<Output = ()>,
 {
     let export = ExportInfo::new(&busid).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
@@ -111,7 +112,7 @@ fn run_blocking<R>(f: impl FnOnce() -> R) -> R {
     }
 }
 
-async fn connection<D: UsbipDevice + Send + 'static>(
+async fn connection<D: UsbDevice + Send + 'static>(
     mut stream: TcpStream,
     peer: SocketAddr,
     device: Arc<Mutex<D>>,

@@ -28,7 +28,8 @@ use crate::codec::{
     ClientMessage, CmdSubmit, CmdUnlink, CodecError, Decoded, Direction, OpReply, OpRequest, OpStatus,
     RetSubmit, RetUnlink, URB_HEADER_LEN, UrbBasic, errno,
 };
-use crate::device::{ExportInfo, UsbipDevice};
+use crate::device::ExportInfo;
+use vstick_usb::UsbDevice;
 
 /// Most IN URBs one connection may have queued. Linux usb-storage keeps one
 /// or a few in flight; thousands mean a broken or hostile client, and each
@@ -143,7 +144,7 @@ impl Session {
 
     /// Continues where the last call stopped once its output was sent:
     /// completes parked IN URBs and handles buffered messages.
-    pub fn service<D: UsbipDevice + ?Sized>(
+    pub fn service<D: UsbDevice + ?Sized>(
         &mut self,
         dev: &mut D,
         gate: &mut dyn ImportGate,
@@ -156,7 +157,7 @@ impl Session {
 
     /// Feed bytes from the client. On `Err` the session is [`Phase::Closing`]:
     /// send what [`Session::output`] holds, log the error and close.
-    pub fn receive<D: UsbipDevice + ?Sized>(
+    pub fn receive<D: UsbDevice + ?Sized>(
         &mut self,
         bytes: &[u8],
         dev: &mut D,
@@ -179,7 +180,7 @@ impl Session {
         result
     }
 
-    fn process<D: UsbipDevice + ?Sized>(
+    fn process<D: UsbDevice + ?Sized>(
         &mut self,
         input: &[u8],
         used: &mut usize,
@@ -213,7 +214,7 @@ impl Session {
         }
     }
 
-    fn management<D: UsbipDevice + ?Sized>(
+    fn management<D: UsbDevice + ?Sized>(
         &mut self,
         request: OpRequest,
         dev: &mut D,
@@ -251,7 +252,7 @@ impl Session {
         }
     }
 
-    fn submit<D: UsbipDevice + ?Sized>(
+    fn submit<D: UsbDevice + ?Sized>(
         &mut self,
         cmd: &CmdSubmit,
         data: &[u8],
@@ -293,7 +294,7 @@ impl Session {
 
     /// Endpoint 0. SET_CONFIGURATION, SET_INTERFACE and CLEAR_FEATURE(halt)
     /// arrive here as ordinary requests and are the device's business.
-    fn control<D: UsbipDevice + ?Sized>(&mut self, cmd: &CmdSubmit, data: &[u8], dev: &mut D) {
+    fn control<D: UsbDevice + ?Sized>(&mut self, cmd: &CmdSubmit, data: &[u8], dev: &mut D) {
         let setup = Setup::from_bytes(cmd.setup);
         if cmd.basic.direction == Direction::IN {
             match dev.control(&setup, &[]) {
@@ -333,7 +334,7 @@ impl Session {
 
     /// Complete queued IN URBs, oldest first per endpoint, while the device
     /// has data or stalls.
-    fn drain<D: UsbipDevice + ?Sized>(&mut self, dev: &mut D) {
+    fn drain<D: UsbDevice + ?Sized>(&mut self, dev: &mut D) {
         for (address, queue) in &mut self.parked {
             while let Some(urb) = queue.front() {
                 if self.output.len() >= MAX_PENDING_OUTPUT
@@ -373,7 +374,7 @@ fn reply_packets(requested: i32) -> i32 {
 
 /// The bulk endpoint address a non-control URB targets, if the active
 /// configuration has it.
-fn bulk_endpoint<D: UsbipDevice + ?Sized>(cmd: &CmdSubmit, dev: &D) -> Option<u8> {
+fn bulk_endpoint<D: UsbDevice + ?Sized>(cmd: &CmdSubmit, dev: &D) -> Option<u8> {
     let number = u8::try_from(cmd.basic.ep).ok().filter(|&n| n <= 15)?;
     let address = if cmd.basic.direction == Direction::IN { number | 0x80 } else { number };
     dev.endpoints()
@@ -385,7 +386,7 @@ fn bulk_endpoint<D: UsbipDevice + ?Sized>(cmd: &CmdSubmit, dev: &D) -> Option<u8
 /// Try one queued IN URB: the device writes straight into the outgoing
 /// buffer after a reserved header. `false` (and nothing written) if the
 /// device has no data yet.
-fn complete_in<D: UsbipDevice + ?Sized>(out: &mut Vec<u8>, dev: &mut D, address: u8, urb: &ParkedIn) -> bool {
+fn complete_in<D: UsbDevice + ?Sized>(out: &mut Vec<u8>, dev: &mut D, address: u8, urb: &ParkedIn) -> bool {
     let start = out.len();
     // The length was capped by the codec (MAX_TRANSFER_LENGTH).
     let length = usize::try_from(urb.length).unwrap_or(0);

@@ -5,9 +5,10 @@ use std::collections::{HashMap, HashSet};
 use proptest::prelude::*;
 
 use crate::codec::*;
-use crate::device::{ExportInfo, UsbipDevice};
+use crate::device::ExportInfo;
 use crate::fake::{DEVICE_DESCRIPTOR, FakeDevice};
 use crate::session::{MAX_PARKED_URBS, Phase, Session, SessionError};
+use vstick_usb::UsbDevice;
 
 /// One decoded server message, owned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,7 +18,7 @@ pub enum Reply {
 }
 
 /// A client that speaks the wire format to a [`Session`] over a [`FakeDevice`].
-pub struct Client<D: UsbipDevice = FakeDevice> {
+pub struct Client<D: UsbDevice = FakeDevice> {
     pub session: Session,
     pub dev: D,
     /// The import gate: `true` once some connection holds the device.
@@ -41,7 +42,7 @@ impl Client {
     }
 }
 
-impl<D: UsbipDevice> Client<D> {
+impl<D: UsbDevice> Client<D> {
     pub fn with(dev: D) -> Self {
         Self {
             session: Session::new(export()),

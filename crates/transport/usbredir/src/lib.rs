@@ -4,7 +4,7 @@
 //!
 //! - [`proto`]: wire vocabulary (packet types, status, caps, packet structs);
 //! - [`codec`]: encoding and total, allocation-capped decoding;
-//! - [`session`]: the sans-io protocol state machine over a [`RedirDevice`];
+//! - [`session`]: the sans-io protocol state machine over a [`UsbDevice`];
 //! - [`net`]: tokio TCP edges, [`serve`] (QEMU connects) and [`connect`]
 //!   (QEMU listens).
 //!
@@ -21,11 +21,10 @@
 //! IN replies are cut to [`session::MAX_CONTROL_IN`] (4096) bytes.
 
 pub mod codec;
-pub mod device;
 pub mod net;
 pub mod proto;
 pub mod session;
 
-pub use device::RedirDevice;
 pub use net::{ConnectionError, connect, run_connection, serve};
 pub use session::{MAX_BULK_LENGTH, OUR_CAPS, PeerHello, Session, SessionError, VERSION};
+pub use vstick_usb::UsbDevice;

@@ -16,8 +16,8 @@ pub use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 use tracing::{debug, info, warn};
 
-use crate::device::RedirDevice;
 use crate::session::{Session, SessionError};
+use vstick_usb::UsbDevice;
 
 /// Socket read size; larger bulk OUT packets are stitched by the session.
 const READ_CHUNK: usize = 256 * 1024;
@@ -100,7 +100,7 @@ pub async fn serve<D>(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()>
 where
-    D: RedirDevice + ?Sized,
+    D: UsbDevice + ?Sized,
 {
     serve_with(listener, device, None, shutdown).await
 }
@@ -115,7 +115,7 @@ pub async fn serve_tls<D>(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()>
 where
-    D: RedirDevice + ?Sized,
+    D: UsbDevice + ?Sized,
 {
     serve_with(listener, device, Some(acceptor), shutdown).await
 }
@@ -127,7 +127,7 @@ async fn serve_with<D>(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()>
 where
-    D: RedirDevice + ?Sized,
+    D: UsbDevice + ?Sized,
 {
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -177,7 +177,7 @@ pub async fn connect<A, D>(
 ) -> io::Result<()>
 where
     A: ToSocketAddrs + Clone + Display,
-    D: RedirDevice + ?Sized,
+    D: UsbDevice + ?Sized,
 {
     let mut shutdown = std::pin::pin!(shutdown);
     let mut warned = false;
@@ -226,7 +226,7 @@ async fn accept_connection<D>(
     device: &Mutex<D>,
 ) -> Result<(), ConnectionError>
 where
-    D: RedirDevice + ?Sized,
+    D: UsbDevice + ?Sized,
 {
     // Small replies (CSW, control) must not wait for Nagle.
     stream.set_nodelay(true)?;
@@ -250,7 +250,7 @@ where
 pub async fn run_connection<S, D>(mut stream: S, device: &Mutex<D>) -> Result<(), ConnectionError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
-    D: RedirDevice + ?Sized,
+    D: UsbDevice + ?Sized,
 {
     let hello_deadline = tokio::time::Instant::now() + HELLO_TIMEOUT;
     let mut session = Session::new();

@@ -16,11 +16,11 @@ use vstick_bot::{InResult, OutResult};
 use vstick_usb::{ControlResult, Setup, TransferType};
 
 use crate::codec::{self, DecodeError, EncodeError, Frame};
-use crate::device::RedirDevice;
 use crate::proto::{
     BulkHeader, Caps, ControlHeader, DeviceConnect, EndpointType, EpInfo, InterfaceInfo, Packet, PacketType,
     SmallDataHeader, Speed, Status, WireFormat, ep_index, version_field, version_text,
 };
+use vstick_usb::UsbDevice;
 
 /// The version string of our hello.
 pub const VERSION: &str = concat!("vstick ", env!("CARGO_PKG_VERSION"));
@@ -184,11 +184,7 @@ impl Session {
 
     /// Feeds bytes from the peer. Packets may be split or coalesced in any
     /// way. On error the connection must be closed; the session stays failed.
-    pub fn receive<D: RedirDevice + ?Sized>(
-        &mut self,
-        dev: &mut D,
-        bytes: &[u8],
-    ) -> Result<(), SessionError> {
+    pub fn receive<D: UsbDevice + ?Sized>(&mut self, dev: &mut D, bytes: &[u8]) -> Result<(), SessionError> {
         if let Some(reason) = &self.failed {
             return Err(SessionError::Closed(reason.clone()));
         }
@@ -218,7 +214,7 @@ impl Session {
     /// Handles `n` bytes the transport wrote at the start of
     /// [`Session::receive_space`] (`n` beyond that room is a caller bug and
     /// is cut to it).
-    pub fn receive_in_place<D: RedirDevice + ?Sized>(
+    pub fn receive_in_place<D: UsbDevice + ?Sized>(
         &mut self,
         dev: &mut D,
         n: usize,
@@ -255,7 +251,7 @@ impl Session {
     /// Decodes and handles the complete frame in `inbuf[..in_len]`;
     /// `Ok(false)` when only its header was completed (the length is then
     /// known and more bytes are needed).
-    fn complete_stashed<D: RedirDevice + ?Sized>(&mut self, dev: &mut D) -> Result<bool, SessionError> {
+    fn complete_stashed<D: UsbDevice + ?Sized>(&mut self, dev: &mut D) -> Result<bool, SessionError> {
         let buf = std::mem::take(&mut self.inbuf);
         let result = match codec::decode(self.fmt, buf.get(..self.in_len).unwrap_or_default()) {
             Ok(None) => Ok(false),
@@ -286,14 +282,14 @@ impl Session {
 
     /// Retries held bulk IN requests, for when the device's state changed by
     /// other means than this connection.
-    pub fn service<D: RedirDevice + ?Sized>(&mut self, dev: &mut D) -> Result<(), SessionError> {
+    pub fn service<D: UsbDevice + ?Sized>(&mut self, dev: &mut D) -> Result<(), SessionError> {
         if let Some(reason) = &self.failed {
             return Err(SessionError::Closed(reason.clone()));
         }
         self.drain_in(dev)
     }
 
-    fn receive_frames<D: RedirDevice + ?Sized>(
+    fn receive_frames<D: UsbDevice + ?Sized>(
         &mut self,
         dev: &mut D,
         bytes: &[u8],
@@ -338,7 +334,7 @@ impl Session {
         Ok(())
     }
 
-    fn handle<D: RedirDevice + ?Sized>(&mut self, dev: &mut D, frame: Frame<'_>) -> Result<(), SessionError> {
+    fn handle<D: UsbDevice + ?Sized>(&mut self, dev: &mut D, frame: Frame<'_>) -> Result<(), SessionError> {
         let Frame { id, packet } = frame;
         if self.peer.is_none() {
             // Protocol §hello: "mandatory that this packet is the first packet".
@@ -439,7 +435,7 @@ impl Session {
     }
 
     /// After the peer's hello: describe the device, then attach it.
-    fn connect_device<D: RedirDevice + ?Sized>(&mut self, dev: &mut D) -> Result<(), SessionError> {
+    fn connect_device<D: UsbDevice + ?Sized>(&mut self, dev: &mut D) -> Result<(), SessionError> {
         self.send_interface_and_ep_info(dev)?;
         let s = dev.summary();
         let connect = DeviceConnect {
@@ -456,10 +452,7 @@ impl Session {
 
     /// interface_info then ep_info, the order usbredirhost uses; QEMU rejects
     /// a device whose interface_info never arrived.
-    fn send_interface_and_ep_info<D: RedirDevice + ?Sized>(
-        &mut self,
-        dev: &mut D,
-    ) -> Result<(), SessionError> {
+    fn send_interface_and_ep_info<D: UsbDevice + ?Sized>(&mut self, dev: &mut D) -> Result<(), SessionError> {
         let mut ifs = InterfaceInfo::default();
         let mut count = 0u32;
         let slots = ifs
@@ -496,7 +489,7 @@ impl Session {
         Ok(())
     }
 
-    fn set_configuration<D: RedirDevice + ?Sized>(
+    fn set_configuration<D: UsbDevice + ?Sized>(
         &mut self,
         dev: &mut D,
         id: u64,
@@ -522,7 +515,7 @@ impl Session {
         self.send(id, &Packet::ConfigurationStatus { status, configuration })
     }
 
-    fn set_alt_setting<D: RedirDevice + ?Sized>(
+    fn set_alt_setting<D: UsbDevice + ?Sized>(
         &mut self,
         dev: &mut D,
         id: u64,
@@ -549,7 +542,7 @@ impl Session {
         self.send(id, &Packet::AltSettingStatus { status, interface, alt })
     }
 
-    fn control<D: RedirDevice + ?Sized>(
+    fn control<D: UsbDevice + ?Sized>(
         &mut self,
         dev: &mut D,
         id: u64,
@@ -615,7 +608,7 @@ impl Session {
         }
     }
 
-    fn bulk<D: RedirDevice + ?Sized>(
+    fn bulk<D: UsbDevice + ?Sized>(
         &mut self,
         dev: &mut D,
         id: u64,
@@ -691,7 +684,7 @@ impl Session {
     /// Answers held bulk IN requests in FIFO order per endpoint for as long
     /// as the device has data (or a STALL) for the head of each queue. IN
     /// data is read straight into the output buffer behind a reserved prefix.
-    fn drain_in<D: RedirDevice + ?Sized>(&mut self, dev: &mut D) -> Result<(), SessionError> {
+    fn drain_in<D: UsbDevice + ?Sized>(&mut self, dev: &mut D) -> Result<(), SessionError> {
         let prefix = codec::bulk_prefix_len(self.fmt);
         for q in 0..self.in_queues.len() {
             while let Some(p) = self.in_queues.get(q).and_then(VecDeque::front).copied() {

@@ -13,7 +13,7 @@ use vstick_usbredir::codec::{self, Frame};
 use vstick_usbredir::proto::{
     BulkHeader, Caps, ControlHeader, Packet, SmallDataHeader, Status, WireFormat, version_field,
 };
-use vstick_usbredir::{RedirDevice, Session, SessionError};
+use vstick_usbredir::{Session, SessionError, UsbDevice};
 
 /// QEMU 7.2+'s capability word as the usb-guest advertises it.
 pub const QEMU_CAPS: Caps = Caps(0xff);
@@ -49,7 +49,7 @@ impl FakeDevice {
     }
 }
 
-impl RedirDevice for FakeDevice {
+impl UsbDevice for FakeDevice {
     fn speed(&self) -> UsbSpeed {
         UsbSpeed::High
     }
@@ -168,7 +168,7 @@ pub type Reply = Frame<'static>;
 
 /// The usb-guest side: encodes what QEMU would send, feeds the session, and
 /// decodes what comes back.
-pub struct HostSim<D: RedirDevice> {
+pub struct HostSim<D: UsbDevice> {
     pub session: Session,
     pub dev: D,
     pub caps: Caps,
@@ -179,7 +179,7 @@ pub struct HostSim<D: RedirDevice> {
     pending: Vec<u8>,
 }
 
-impl<D: RedirDevice> HostSim<D> {
+impl<D: UsbDevice> HostSim<D> {
     pub fn new(dev: D, caps: Caps) -> Self {
         HostSim {
             session: Session::new(),

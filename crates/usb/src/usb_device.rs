@@ -1,17 +1,16 @@
-//! What a usbredir session needs from the USB device it exports.
+//! What a transport needs from the USB device it exports.
 //!
-//! [`RedirDevice`] mirrors the part of [`vstick_usb::MassStorageDevice`] the
-//! session calls, so the session can be tested with a fake and reused for any
-//! other device model.
+//! [`UsbDevice`] is the part of [`MassStorageDevice`] that the usbredir and
+//! USB/IP sessions drive, so each session is tested against a small fake and
+//! both share one device model.
 
 use vstick_bot::{CommandTarget, InResult, OutResult};
-use vstick_usb::{
-    ControlResult, DeviceSummary, EndpointInfo, InterfaceInfo, MassStorageDevice, Setup, Speed,
-};
 
-/// The device side of a usbredir session (see [`MassStorageDevice`] for the
+use crate::{ControlResult, DeviceSummary, EndpointInfo, InterfaceInfo, MassStorageDevice, Setup, Speed};
+
+/// The device side of a transport session (see [`MassStorageDevice`] for the
 /// meaning of each call).
-pub trait RedirDevice {
+pub trait UsbDevice {
     fn speed(&self) -> Speed;
     fn summary(&self) -> DeviceSummary;
     fn configuration(&self) -> u8;
@@ -27,7 +26,7 @@ pub trait RedirDevice {
     fn reset(&mut self);
 }
 
-impl<T: CommandTarget> RedirDevice for MassStorageDevice<T> {
+impl<T: CommandTarget> UsbDevice for MassStorageDevice<T> {
     fn speed(&self) -> Speed {
         MassStorageDevice::speed(self)
     }
@@ -66,7 +65,7 @@ impl<T: CommandTarget> RedirDevice for MassStorageDevice<T> {
     }
 }
 
-impl<T: RedirDevice + ?Sized> RedirDevice for &mut T {
+impl<T: UsbDevice + ?Sized> UsbDevice for &mut T {
     fn speed(&self) -> Speed {
         (**self).speed()
     }
