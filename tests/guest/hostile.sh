@@ -119,17 +119,28 @@ def read_some(s, limit):
     return n, time.monotonic() - t0
 
 def redir_session():
-    # The server serves one peer at a time and may still be finishing the previous one.
-    s = connect(REDIR, 30)
-    send(s, hello())
-    s.settimeout(30)
-    got = b""
-    while len(got) < 80:  # our hello (80 bytes) first; the device description follows
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        got += chunk
-    return s
+    # The server serves one peer at a time and refuses (closes) a newcomer while it is
+    # still finishing the previous one: retry until it takes us.
+    deadline = time.time() + 30
+    while True:
+        s = connect(REDIR, 30)
+        try:
+            send(s, hello())
+            s.settimeout(30)
+            got = b""
+            while len(got) < 80:  # our hello (80 bytes) first; the device description follows
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+            if len(got) >= 80:
+                return s
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        s.close()
+        if time.time() > deadline:
+            raise TimeoutError("usbredir server never accepted a session")
+        time.sleep(0.2)
 
 # 1. A peer that says nothing is dropped after the hello timeout (10 s), so it cannot hold
 #    the one-guest-at-a-time device.
