@@ -125,14 +125,7 @@ fi
 
 # --- host-side checks: the guest's writes are in disk.raw -----------------------------------
 
-guest_md5=$(guest_value "$work/console.log" disk_file_md5)
-if [ -z "$guest_md5" ]; then
-    host_fail disk-file-in-image "the guest reported no disk_file_md5"
-elif mcopy -n -i "$work/disk.raw" ::RANDOM.BIN "$work/RANDOM.BIN" 2>"$work/mcopy.log"; then
-    host_expect_eq disk-file-in-image "$(md5_of "$work/RANDOM.BIN")" "$guest_md5"
-else
-    host_fail disk-file-in-image "mcopy: $(head -n 3 "$work/mcopy.log" | tr '\n' ' ')"
-fi
+host_check_disk_file "$work"
 # The CD-ROM image must be untouched (it is served read-only).
 host_expect_eq iso-unchanged "$(md5_of "$work/test.iso")" "$iso_md5"
 

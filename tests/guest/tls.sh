@@ -116,14 +116,7 @@ fi
 
 # --- the guest's file reached the image -----------------------------------------------------
 
-guest_md5=$(guest_value "$work/console.log" disk_file_md5)
-if [ -z "$guest_md5" ]; then
-    host_fail disk-file-in-image "the guest reported no disk_file_md5"
-elif mcopy -n -i "$work/disk.raw" ::RANDOM.BIN "$work/RANDOM.BIN" 2>"$work/mcopy.log"; then
-    host_expect_eq disk-file-in-image "$(md5_of "$work/RANDOM.BIN")" "$guest_md5"
-else
-    host_fail disk-file-in-image "mcopy: $(head -n 3 "$work/mcopy.log" | tr '\n' ' ')"
-fi
+host_check_disk_file "$work"
 
 note "tls: guest rc=$guest_rc, host failures=$HOST_FAILURES, $((SECONDS - started)) s"
 if [ "$guest_rc" -ne 0 ] || [ "$HOST_FAILURES" -ne 0 ]; then

@@ -115,3 +115,17 @@ guest_value() { # logfile key
 }
 
 md5_of() { md5sum "$1" | cut -d' ' -f1; }
+
+# host_check_disk_file WORKDIR: the file the guest wrote to its FAT disk (/RANDOM.BIN, whose
+# md5 it reported as disk_file_md5) is in WORKDIR/disk.raw, read back with mtools.
+host_check_disk_file() {
+    local work=$1 guest_md5
+    guest_md5=$(guest_value "$work/console.log" disk_file_md5)
+    if [ -z "$guest_md5" ]; then
+        host_fail disk-file-in-image "the guest reported no disk_file_md5"
+    elif mcopy -n -i "$work/disk.raw" ::RANDOM.BIN "$work/RANDOM.BIN" 2>"$work/mcopy.log"; then
+        host_expect_eq disk-file-in-image "$(md5_of "$work/RANDOM.BIN")" "$guest_md5"
+    else
+        host_fail disk-file-in-image "mcopy: $(head -n 3 "$work/mcopy.log" | tr '\n' ' ')"
+    fi
+}
