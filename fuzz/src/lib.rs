@@ -15,33 +15,6 @@ pub const FULL_AT: u64 = 192 * 1024;
 /// LUN 1: a small CD (2048-byte sectors), read-only.
 pub const CD_BLOCKS: usize = 48;
 
-/// A backend shared with the harness, so it can check the medium afterwards.
-pub struct Shared(pub Arc<MemoryImage>);
-
-impl BlockBackend for Shared {
-    fn block_size(&self) -> u32 {
-        self.0.block_size()
-    }
-    fn block_count(&self) -> u64 {
-        self.0.block_count()
-    }
-    fn read_only(&self) -> bool {
-        self.0.read_only()
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        self.0.read_at(offset, buf)
-    }
-    fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
-        self.0.write_at(offset, data)
-    }
-    fn flush(&self) -> io::Result<()> {
-        self.0.flush()
-    }
-    fn location(&self) -> MediaLocation {
-        self.0.location()
-    }
-}
-
 /// A disk whose host file system runs out of space at [`FULL_AT`] (ENOSPC).
 pub struct FillsUp(pub MemoryImage);
 
@@ -89,7 +62,7 @@ pub fn target() -> (Target, Arc<MemoryImage>) {
         },
         LunConfig {
             kind: LunKind::Optical,
-            medium: Some(Box::new(Shared(cd.clone()))),
+            medium: Some(Box::new(cd.clone())),
             serial: "FUZZ01".into(),
         },
         LunConfig {

@@ -40,6 +40,32 @@ pub trait BlockBackend: Send {
     fn location(&self) -> MediaLocation;
 }
 
+/// A medium the caller keeps a handle to (a test harness or an embedder that
+/// inspects the image while it is served).
+impl<T: BlockBackend + Sync + ?Sized> BlockBackend for std::sync::Arc<T> {
+    fn block_size(&self) -> u32 {
+        (**self).block_size()
+    }
+    fn block_count(&self) -> u64 {
+        (**self).block_count()
+    }
+    fn read_only(&self) -> bool {
+        (**self).read_only()
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        (**self).read_at(offset, buf)
+    }
+    fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        (**self).write_at(offset, data)
+    }
+    fn flush(&self) -> io::Result<()> {
+        (**self).flush()
+    }
+    fn location(&self) -> MediaLocation {
+        (**self).location()
+    }
+}
+
 /// Where a backend's bytes come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaLocation {
