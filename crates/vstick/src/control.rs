@@ -6,7 +6,7 @@
 //! `{"ok":true,...}` or `{"ok":false,"error":"..."}`.
 
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -181,19 +181,10 @@ fn looks_like_plain_iso(path: &Path) -> bool {
     has_iso && !has_mbr
 }
 
-/// Binds the control socket: refuses a path a live server answers on, replaces a stale one.
+/// Binds the control socket (owner-only: it can eject and swap media):
+/// refuses a path a live server answers on, replaces a stale one.
 pub fn bind(path: &Path) -> anyhow::Result<UnixListener> {
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
-        if !meta.file_type().is_socket() {
-            bail!("{}: exists and is not a socket; choose another --control path", path.display());
-        }
-        if StdUnixStream::connect(path).is_ok() {
-            bail!("{}: another vstick is already listening on this control socket", path.display());
-        }
-        std::fs::remove_file(path).with_context(|| format!("{}: removing stale socket", path.display()))?;
-    }
-    let listener = UnixListener::bind(path)
-        .with_context(|| format!("{}: cannot bind control socket", path.display()))?;
+    let listener = crate::socket_file::bind(path, "control socket", "--control")?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
         .with_context(|| format!("{}: cannot restrict permissions", path.display()))?;
     Ok(listener)

@@ -8,6 +8,7 @@ pub mod author;
 pub mod cli;
 pub mod control;
 pub mod serve;
+pub mod socket_file;
 
 pub use vstick_bot as bot;
 pub use vstick_media as media;

@@ -13,6 +13,7 @@ use vstick_scsi::{LunConfig, LunKind, Target};
 use vstick_usb::{MassStorageDevice, Speed};
 
 use crate::cli::{ServeArgs, UsbSpeed};
+use crate::socket_file::SocketFile;
 
 /// What one LUN is made of, in command-line order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,14 +162,51 @@ pub fn build_target(
 }
 
 /// Where the device is exported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transport {
     /// Listen for QEMU's usb-redir chardev.
-    UsbredirListen(SocketAddr),
+    UsbredirListen(RedirSocket),
     /// Connect to QEMU's usb-redir chardev in server mode.
-    UsbredirConnect(SocketAddr),
+    UsbredirConnect(RedirSocket),
     /// USB/IP server.
     Usbip(SocketAddr),
+}
+
+/// A usbredir socket: TCP (`ADDR:PORT`) or a Unix socket (`unix:PATH`), which
+/// a local QEMU reaches with `path=` and only users the file's permissions
+/// allow can open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedirSocket {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl RedirSocket {
+    /// Parses `unix:PATH` or anything [`parse_addr`] takes.
+    pub fn parse(s: &str) -> anyhow::Result<Self> {
+        match s.strip_prefix("unix:") {
+            Some("") => bail!("{s:?}: give the socket's path after unix:, e.g. unix:/run/vstick.sock"),
+            Some(path) => Ok(Self::Unix(PathBuf::from(path))),
+            None => Ok(Self::Tcp(parse_addr(s, None)?)),
+        }
+    }
+
+    /// The address part of QEMU's `-chardev socket,...` option.
+    fn chardev_address(&self) -> String {
+        match self {
+            Self::Tcp(a) => format!("host={},port={}", a.ip(), a.port()),
+            Self::Unix(path) => format!("path={}", path.display()),
+        }
+    }
+}
+
+impl std::fmt::Display for RedirSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Tcp(a) => write!(f, "{a}"),
+            Self::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
 }
 
 /// The USB/IP bus id of the one device vstick exports.
@@ -266,8 +304,11 @@ impl ServePlan {
             )
         };
         let transport = match (redir, connect, usbip) {
-            (Some(a), None, None) => Transport::UsbredirListen(parse_addr(&a, None)?),
-            (None, Some(a), None) => Transport::UsbredirConnect(parse_addr(&a, None)?),
+            (Some(a), None, None) => Transport::UsbredirListen(RedirSocket::parse(&a)?),
+            (None, Some(a), None) => Transport::UsbredirConnect(RedirSocket::parse(&a)?),
+            (None, None, Some(a)) if a.starts_with("unix:") => {
+                bail!("USB/IP clients connect over TCP only; give --usbip ADDR:PORT")
+            }
             (None, None, Some(a)) => Transport::Usbip(parse_addr(&a, Some(USBIP_PORT))?),
             (None, None, None) => bail!("no transport: give --usbredir, --usbredir-connect or --usbip"),
             _ => bail!("the profile names more than one transport; keep one"),
@@ -280,8 +321,11 @@ impl ServePlan {
         let keep = args.snapshot_keep.clone().or(profile.snapshot_keep);
         let snapshot = (args.snapshot || profile.snapshot || keep.is_some()).then_some(Snapshot { keep });
         let tls = args.tls_cert.clone().zip(args.tls_key.clone());
-        if tls.is_some() && !matches!(transport, Transport::UsbredirListen(_)) {
-            bail!("--tls-cert/--tls-key secure --usbredir only (QEMU connects to vstick over TLS)");
+        if tls.is_some() && !matches!(transport, Transport::UsbredirListen(RedirSocket::Tcp(_))) {
+            bail!(
+                "--tls-cert/--tls-key secure --usbredir ADDR:PORT only (QEMU connects to vstick over TLS; \
+                 a unix: socket is guarded by its file permissions instead)"
+            );
         }
         Ok(Self {
             transport,
@@ -299,19 +343,17 @@ impl ServePlan {
 }
 
 /// The lines a user pastes to attach the device.
-pub fn attach_instructions(transport: Transport) -> String {
+pub fn attach_instructions(transport: &Transport) -> String {
     match transport {
         Transport::UsbredirListen(a) => format!(
-            "attach with QEMU:\n  -device qemu-xhci,id=xhci \\\n  -chardev socket,id=vstick0,host={},port={},reconnect=1 \\\n  \
+            "attach with QEMU:\n  -device qemu-xhci,id=xhci \\\n  -chardev socket,id=vstick0,{},reconnect=1 \\\n  \
              -device usb-redir,chardev=vstick0,bus=xhci.0\n(QEMU 9.2+: reconnect-ms=1000 instead of reconnect=1)",
-            a.ip(),
-            a.port()
+            a.chardev_address()
         ),
         Transport::UsbredirConnect(a) => format!(
             "connecting to QEMU at {a}; start QEMU with:\n  -device qemu-xhci,id=xhci \\\n  \
-             -chardev socket,id=vstick0,host={},port={},server=on,wait=off \\\n  -device usb-redir,chardev=vstick0,bus=xhci.0",
-            a.ip(),
-            a.port()
+             -chardev socket,id=vstick0,{},server=on,wait=off \\\n  -device usb-redir,chardev=vstick0,bus=xhci.0",
+            a.chardev_address()
         ),
         Transport::Usbip(a) => format!(
             "attach with USB/IP:\n  modprobe vhci-hcd\n  usbip list -r {host}\n  usbip attach -r {host} -b {USBIP_BUSID}",
@@ -320,10 +362,10 @@ pub fn attach_instructions(transport: Transport) -> String {
     }
 }
 
-fn warn_if_exposed(transport: Transport) {
+fn warn_if_exposed(transport: &Transport) {
     let addr = match transport {
-        Transport::UsbredirListen(a) | Transport::Usbip(a) => a,
-        Transport::UsbredirConnect(_) => return,
+        Transport::UsbredirListen(RedirSocket::Tcp(a)) | Transport::Usbip(a) => a,
+        Transport::UsbredirListen(RedirSocket::Unix(_)) | Transport::UsbredirConnect(_) => return,
     };
     if !addr.ip().is_loopback() {
         tracing::warn!(
@@ -360,20 +402,22 @@ pub fn run(args: ServeArgs, cli_luns: Vec<LunSpec>) -> anyhow::Result<()> {
         b
     };
     let runtime = builder.enable_all().build().context("cannot start the async runtime")?;
-    // Claim the control socket before opening images: a clash is reported alone, and a
+    // Claim the sockets before opening images: a clash is reported alone, and a
     // socket that belongs to another server is never removed by this one.
-    let control = match &plan.control {
-        Some(path) => {
-            let _enter = runtime.enter();
-            Some((crate::control::bind(path)?, SocketFile(path.clone())))
-        }
-        None => None,
+    let (endpoint, control) = {
+        let _enter = runtime.enter();
+        let endpoint = Endpoint::claim(&plan)?;
+        let control = match &plan.control {
+            Some(path) => Some((crate::control::bind(path)?, SocketFile(path.clone()))),
+            None => None,
+        };
+        (endpoint, control)
     };
     let target = build_target(&plan.luns, plan.block_size, plan.snapshot.as_ref())?;
     let identity = vstick_usb::Identity::default_for(device_serial(&plan.luns));
     let speed = plan.speed.unwrap_or(if usbredir { Speed::Super } else { Speed::High });
     let device = Arc::new(Mutex::new(MassStorageDevice::new(target, identity).with_speed(speed)));
-    let result = runtime.block_on(serve_plan(&plan, device.clone(), control));
+    let result = runtime.block_on(serve_plan(&plan, device.clone(), endpoint, control));
     // Flush whatever the transport ended with: a signal, an error, or a closed peer.
     let flushed = device.lock().unwrap_or_else(|e| e.into_inner()).target_mut().flush();
     result?;
@@ -382,18 +426,47 @@ pub fn run(args: ServeArgs, cli_luns: Vec<LunSpec>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A socket file this process bound; removed when serving ends.
-struct SocketFile(PathBuf);
+/// The transport's socket and TLS identity, claimed before any image is opened: a
+/// clash is reported alone, and no image is locked by a server that cannot serve.
+enum Endpoint {
+    RedirTcp(TcpListener, Option<vstick_usbredir::net::TlsAcceptor>),
+    RedirUnix(tokio::net::UnixListener, SocketFile),
+    Usbip(TcpListener),
+    /// `--usbredir-connect`: nothing to claim, vstick dials out.
+    Dial,
+}
 
-impl Drop for SocketFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+impl Endpoint {
+    /// Needs a tokio runtime context.
+    fn claim(plan: &ServePlan) -> anyhow::Result<Self> {
+        let bind_tcp = |addr: SocketAddr| -> anyhow::Result<TcpListener> {
+            let listener =
+                std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+            listener.set_nonblocking(true)?;
+            Ok(TcpListener::from_std(listener)?)
+        };
+        Ok(match &plan.transport {
+            Transport::UsbredirListen(RedirSocket::Tcp(addr)) => {
+                let tls = match &plan.tls {
+                    Some((cert, key)) => Some(vstick_usbredir::net::tls_acceptor(cert, key)?),
+                    None => None,
+                };
+                Self::RedirTcp(bind_tcp(*addr)?, tls)
+            }
+            Transport::UsbredirListen(RedirSocket::Unix(path)) => Self::RedirUnix(
+                crate::socket_file::bind(path, "usbredir socket", "--usbredir unix:")?,
+                SocketFile(path.clone()),
+            ),
+            Transport::Usbip(addr) => Self::Usbip(bind_tcp(*addr)?),
+            Transport::UsbredirConnect(_) => Self::Dial,
+        })
     }
 }
 
 async fn serve_plan(
     plan: &ServePlan,
     device: Arc<Mutex<MassStorageDevice>>,
+    endpoint: Endpoint,
     control: Option<(tokio::net::UnixListener, SocketFile)>,
 ) -> anyhow::Result<()> {
     let _control = match control {
@@ -408,21 +481,24 @@ async fn serve_plan(
         }
         None => None,
     };
-    warn_if_exposed(plan.transport);
+    warn_if_exposed(&plan.transport);
     let shutdown = shutdown_signal();
-    match plan.transport {
-        Transport::UsbredirListen(addr) => {
-            let tls = match &plan.tls {
-                Some((cert, key)) => Some(vstick_usbredir::net::tls_acceptor(cert, key)?),
-                None => None,
-            };
-            let listener =
-                TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    match endpoint {
+        Endpoint::RedirUnix(listener, file) => {
+            // `file` lives to the end of this arm: the socket goes when serving ends.
+            announce(format_args!(
+                "vstick: usbredir server on unix:{}; {}",
+                file.0.display(),
+                attach_instructions(&plan.transport)
+            ));
+            vstick_usbredir::net::serve(listener, device, shutdown).await?
+        }
+        Endpoint::RedirTcp(listener, tls) => {
             let local = listener.local_addr()?;
             announce(format_args!(
                 "vstick: usbredir server on {local}{}; {}",
                 if tls.is_some() { " (TLS: add tls-creds=ID to the chardev, see SECURITY.md)" } else { "" },
-                attach_instructions(Transport::UsbredirListen(local))
+                attach_instructions(&Transport::UsbredirListen(RedirSocket::Tcp(local)))
             ));
             match tls {
                 Some(acceptor) => {
@@ -431,17 +507,23 @@ async fn serve_plan(
                 None => vstick_usbredir::net::serve(listener, device, shutdown).await?,
             }
         }
-        Transport::UsbredirConnect(addr) => {
-            announce(format_args!("vstick: {}", attach_instructions(plan.transport)));
-            vstick_usbredir::net::connect(addr, device, shutdown).await?;
+        Endpoint::Dial => {
+            announce(format_args!("vstick: {}", attach_instructions(&plan.transport)));
+            match &plan.transport {
+                Transport::UsbredirConnect(RedirSocket::Tcp(addr)) => {
+                    vstick_usbredir::net::connect(*addr, device, shutdown).await?
+                }
+                Transport::UsbredirConnect(RedirSocket::Unix(path)) => {
+                    vstick_usbredir::net::connect_unix(path, device, shutdown).await?
+                }
+                _ => unreachable!("only --usbredir-connect dials"),
+            }
         }
-        Transport::Usbip(addr) => {
-            let listener =
-                TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+        Endpoint::Usbip(listener) => {
             let local = listener.local_addr()?;
             announce(format_args!(
                 "vstick: USB/IP server on {local}, bus id {USBIP_BUSID}; {}",
-                attach_instructions(Transport::Usbip(local))
+                attach_instructions(&Transport::Usbip(local))
             ));
             vstick_usbip::net::serve(listener, device, USBIP_BUSID.to_string(), shutdown).await?;
         }
@@ -504,7 +586,10 @@ path = "/images/stick.raw"
         let p = profile.to_str().unwrap();
         let extra = LunSpec::Disk { path: "extra.raw".into(), read_only: true };
         let plan = ServePlan::new(&args(&["--config", p]), vec![extra.clone()]).unwrap();
-        assert_eq!(plan.transport, Transport::UsbredirListen("127.0.0.1:4000".parse().unwrap()));
+        assert_eq!(
+            plan.transport,
+            Transport::UsbredirListen(RedirSocket::Tcp("127.0.0.1:4000".parse().unwrap()))
+        );
         assert_eq!(
             plan.luns,
             vec![
@@ -535,5 +620,27 @@ path = "/images/stick.raw"
         assert_eq!(parse_addr("10.1.2.3", Some(3240)).unwrap(), "10.1.2.3:3240".parse().unwrap());
         assert!(parse_addr("10.1.2.3", None).is_err());
         assert!(parse_addr("nonsense:port", None).is_err());
+    }
+
+    #[test]
+    fn usbredir_takes_a_unix_socket_path() {
+        let lun = || vec![LunSpec::Cdrom { path: "a.iso".into() }];
+        let plan = ServePlan::new(&args(&["--usbredir", "unix:/run/v.sock"]), lun()).unwrap();
+        let place = RedirSocket::Unix("/run/v.sock".into());
+        assert_eq!(plan.transport, Transport::UsbredirListen(place.clone()));
+        assert!(
+            attach_instructions(&plan.transport)
+                .contains("-chardev socket,id=vstick0,path=/run/v.sock,reconnect=1")
+        );
+        assert_eq!(place.to_string(), "unix:/run/v.sock");
+        let plan = ServePlan::new(&args(&["--usbredir-connect", "unix:q.sock"]), lun()).unwrap();
+        assert_eq!(plan.transport, Transport::UsbredirConnect(RedirSocket::Unix("q.sock".into())));
+        assert!(attach_instructions(&plan.transport).contains("path=q.sock,server=on,wait=off"));
+
+        let refused = |argv: &[&str]| ServePlan::new(&args(argv), lun()).unwrap_err().to_string();
+        assert!(refused(&["--usbredir", "unix:"]).contains("give the socket's path"));
+        assert!(refused(&["--usbip", "unix:/run/v.sock"]).contains("USB/IP clients connect over TCP only"));
+        let tls = ["--usbredir", "unix:/run/v.sock", "--tls-cert", "c.pem", "--tls-key", "k.pem"];
+        assert!(refused(&tls).contains("file permissions"));
     }
 }

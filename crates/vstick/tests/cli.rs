@@ -175,3 +175,38 @@ fn control_socket_status_eject_insert_and_bad_requests() {
     assert!(exit.success(), "SIGTERM exits 0: {exit:?}");
     assert!(!socket.exists(), "control socket removed on exit");
 }
+
+#[test]
+fn usbredir_on_a_unix_socket() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let a = iso(dir.path(), "a.iso");
+    let path = dir.path().join("redir.sock");
+    let place = format!("unix:{}", path.display());
+
+    // A path that is not a socket is left alone.
+    std::fs::write(&path, b"precious").unwrap();
+    assert_one_line_error(&run(&["serve", "--usbredir", &place, "--cdrom", &a]), "is not a socket");
+    assert_eq!(std::fs::read(&path).unwrap(), b"precious");
+    std::fs::remove_file(&path).unwrap();
+
+    let mut child =
+        vstick().args(["serve", "--usbredir", &place, "--cdrom", &a]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.contains(&format!("usbredir server on {place}")), "{line}");
+
+    // QEMU's side of the socket: our hello comes first.
+    let mut guest = UnixStream::connect(&path).unwrap();
+    guest.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut hello = [0u8; 80];
+    guest.read_exact(&mut hello).unwrap();
+    assert_eq!(&hello[..8], &[0, 0, 0, 0, 68, 0, 0, 0]);
+
+    // The path belongs to the running server.
+    assert_one_line_error(&run(&["serve", "--usbredir", &place, "--cdrom", &a]), "already listening");
+
+    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(!path.exists(), "usbredir socket removed on exit");
+}

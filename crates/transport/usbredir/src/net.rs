@@ -1,7 +1,7 @@
-//! tokio TCP edges: accept usb-guests ([`serve`], or [`serve_tls`] for QEMU's
-//! `tls-creds`) or dial one ([`connect`], for QEMU's `server=on` chardev).
-//! Each connection is a fresh [`Session`] over a freshly reset device; only
-//! bytes move here.
+//! tokio socket edges: accept usb-guests on TCP or a Unix socket ([`serve`],
+//! or [`serve_tls`] for QEMU's `tls-creds`) or dial one ([`connect`],
+//! [`connect_unix`], for QEMU's `server=on` chardev). Each connection is a
+//! fresh [`Session`] over a freshly reset device; only bytes move here.
 
 use std::fmt::Display;
 use std::future::Future;
@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs, UnixListener, UnixStream};
 pub use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 use tracing::{debug, info, warn};
@@ -89,17 +89,50 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsSetupErro
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// A listening socket usb-guests connect to: TCP (`host=..,port=..` in QEMU's
+/// chardev) or a Unix socket (`path=..`).
+pub trait Listener {
+    type Stream: AsyncRead + AsyncWrite + Unpin;
+    /// The next connection, set up for usbredir, and a name for its peer in logs.
+    fn accept_guest(&self) -> impl Future<Output = io::Result<(Self::Stream, String)>>;
+}
+
+impl Listener for TcpListener {
+    type Stream = TcpStream;
+    async fn accept_guest(&self) -> io::Result<(TcpStream, String)> {
+        let (stream, peer) = self.accept().await?;
+        // Small replies (CSW, control) must not wait for Nagle.
+        stream.set_nodelay(true)?;
+        Ok((stream, peer.to_string()))
+    }
+}
+
+impl Listener for UnixListener {
+    type Stream = UnixStream;
+    async fn accept_guest(&self) -> io::Result<(UnixStream, String)> {
+        let (stream, _) = self.accept().await?;
+        // Unix peers are unnamed; the socket's own path says which server this is.
+        let name = match self.local_addr().ok().and_then(|a| a.as_pathname().map(Path::to_path_buf)) {
+            Some(path) => format!("unix:{}", path.display()),
+            None => "unix socket".into(),
+        };
+        Ok((stream, name))
+    }
+}
+
 /// Serves the device to usb-guests connecting to `listener` (QEMU
-/// `-chardev socket,host=..,port=..,reconnect=1`), one at a time: while one
+/// `-chardev socket,host=..,port=..,reconnect=1`, or `path=..` for a
+/// [`UnixListener`]), one at a time: while one
 /// is attached, others are refused with a warning (QEMU retries every second).
 /// After a disconnect the next guest gets a fresh session and a reset device.
 /// Returns when `shutdown` completes.
-pub async fn serve<D>(
-    listener: TcpListener,
+pub async fn serve<L, D>(
+    listener: L,
     device: Arc<Mutex<D>>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()>
 where
+    L: Listener,
     D: UsbDevice + ?Sized,
 {
     serve_with(listener, device, None, shutdown).await
@@ -108,32 +141,34 @@ where
 /// [`serve`] over TLS: each usb-guest must complete a TLS handshake with
 /// `acceptor` (QEMU `-object tls-creds-x509,...,endpoint=client` and
 /// `-chardev socket,...,tls-creds=ID`) before any usbredir byte moves.
-pub async fn serve_tls<D>(
-    listener: TcpListener,
+pub async fn serve_tls<L, D>(
+    listener: L,
     device: Arc<Mutex<D>>,
     acceptor: TlsAcceptor,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()>
 where
+    L: Listener,
     D: UsbDevice + ?Sized,
 {
     serve_with(listener, device, Some(acceptor), shutdown).await
 }
 
-async fn serve_with<D>(
-    listener: TcpListener,
+async fn serve_with<L, D>(
+    listener: L,
     device: Arc<Mutex<D>>,
     tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()>
 where
+    L: Listener,
     D: UsbDevice + ?Sized,
 {
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
             () = &mut shutdown => return Ok(()),
-            accepted = listener.accept() => match accepted {
+            accepted = listener.accept_guest() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
                     // EMFILE and friends pass; do not spin on them.
@@ -150,10 +185,10 @@ where
             tokio::select! {
                 () = &mut shutdown => return Ok(()),
                 result = &mut conn => {
-                    log_end(&peer.to_string(), result);
+                    log_end(&peer, result);
                     break;
                 }
-                accepted = listener.accept() => match accepted {
+                accepted = listener.accept_guest() => match accepted {
                     Ok((other, other_peer)) => {
                         warn!(peer = %other_peer, busy_with = %peer,
                             "usbredir: refusing a second usb-guest while the device is attached elsewhere");
@@ -179,31 +214,61 @@ where
     A: ToSocketAddrs + Clone + Display,
     D: UsbDevice + ?Sized,
 {
+    let dial = || async {
+        let stream = TcpStream::connect(addr.clone()).await?;
+        // Small replies (CSW, control) must not wait for Nagle.
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    };
+    connect_with(&addr.to_string(), dial, &device, shutdown).await
+}
+
+/// [`connect`] to a usb-guest listening on the Unix socket `path` (QEMU
+/// `-chardev socket,path=..,server=on,wait=off`).
+pub async fn connect_unix<D>(
+    path: &Path,
+    device: Arc<Mutex<D>>,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()>
+where
+    D: UsbDevice + ?Sized,
+{
+    let name = format!("unix:{}", path.display());
+    connect_with(&name, || UnixStream::connect(path), &device, shutdown).await
+}
+
+async fn connect_with<S, F, D>(
+    name: &str,
+    dial: impl Fn() -> F,
+    device: &Mutex<D>,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: Future<Output = io::Result<S>>,
+    D: UsbDevice + ?Sized,
+{
     let mut shutdown = std::pin::pin!(shutdown);
     let mut warned = false;
     loop {
         let attempt = tokio::select! {
             () = &mut shutdown => return Ok(()),
-            attempt = TcpStream::connect(addr.clone()) => attempt,
+            attempt = dial() => attempt,
         };
         match attempt {
             Ok(stream) => {
                 warned = false;
-                info!(%addr, "usbredir: connected to usb-guest");
-                let conn = async {
-                    stream.set_nodelay(true)?;
-                    run_connection(stream, &device).await
-                };
+                info!(peer = %name, "usbredir: connected to usb-guest");
                 tokio::select! {
                     () = &mut shutdown => return Ok(()),
-                    result = conn => log_end(&addr.to_string(), result),
+                    result = run_connection(stream, device) => log_end(name, result),
                 }
             }
             Err(e) if !warned => {
-                warn!(%addr, "usbredir: cannot reach the usb-guest ({e}); retrying every second");
+                warn!(peer = %name, "usbredir: cannot reach the usb-guest ({e}); retrying every second");
                 warned = true;
             }
-            Err(e) => debug!(%addr, "usbredir: still unreachable: {e}"),
+            Err(e) => debug!(peer = %name, "usbredir: still unreachable: {e}"),
         }
         tokio::select! {
             () = &mut shutdown => return Ok(()),
@@ -219,17 +284,16 @@ fn log_end(peer: &str, result: Result<(), ConnectionError>) {
     }
 }
 
-/// One accepted TCP connection: TLS handshake if configured, then the session.
-async fn accept_connection<D>(
-    stream: TcpStream,
+/// One accepted connection: TLS handshake if configured, then the session.
+async fn accept_connection<S, D>(
+    stream: S,
     tls: Option<&TlsAcceptor>,
     device: &Mutex<D>,
 ) -> Result<(), ConnectionError>
 where
+    S: AsyncRead + AsyncWrite + Unpin,
     D: UsbDevice + ?Sized,
 {
-    // Small replies (CSW, control) must not wait for Nagle.
-    stream.set_nodelay(true)?;
     match tls {
         None => run_connection(stream, device).await,
         Some(acceptor) => {
@@ -303,6 +367,12 @@ where
             }
             let mut dev = device.lock().map_err(|_| ConnectionError::Poisoned)?;
             session.service(&mut *dev)?;
+        }
+        // A write's data was acknowledged above; the medium is written now,
+        // while the guest takes in the completion and asks for the CSW.
+        if session.has_lent_buffer() {
+            let mut dev = device.lock().map_err(|_| ConnectionError::Poisoned)?;
+            session.reclaim(dev.run_deferred());
         }
     }
 }
@@ -418,6 +488,70 @@ mod tests {
         assert!(!buf.starts_with(&[0, 0, 0, 0, 68]), "a usbredir hello went out in plain text");
         let _ = stop.send(());
         server.await.unwrap().unwrap();
+    }
+
+    /// Reads our 80-byte hello (type 0, length 68) from a usb-guest's side.
+    async fn expect_hello(stream: &mut (impl AsyncRead + Unpin)) {
+        let mut hello = [0u8; 80];
+        stream.read_exact(&mut hello).await.unwrap();
+        assert_eq!(&hello[..8], &[0, 0, 0, 0, 68, 0, 0, 0]);
+        assert!(hello[12..].starts_with(b"vstick "));
+    }
+
+    #[tokio::test]
+    async fn usb_guests_reach_a_unix_socket_server_one_at_a_time() {
+        let path = std::env::temp_dir().join(format!("vstick-net-{}-serve.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, device(), async {
+            let _ = stopped.await;
+        }));
+        let mut first = UnixStream::connect(&path).await.unwrap();
+        expect_hello(&mut first).await;
+        // A second guest while the first is attached is closed without a hello.
+        let mut second = UnixStream::connect(&path).await.unwrap();
+        let mut buf = Vec::new();
+        second.read_to_end(&mut buf).await.unwrap();
+        assert!(buf.is_empty(), "the second guest got {} bytes", buf.len());
+        // Once the first leaves, the next one is served.
+        drop(first);
+        // (The server may still be closing the first session: then it refuses, retry.)
+        let mut attempts = 0;
+        loop {
+            let mut third = UnixStream::connect(&path).await.unwrap();
+            let mut hello = [0u8; 80];
+            if third.read_exact(&mut hello).await.is_ok() {
+                assert_eq!(&hello[..8], &[0, 0, 0, 0, 68, 0, 0, 0]);
+                break;
+            }
+            attempts += 1;
+            assert!(attempts < 100, "the server never took a new guest");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[tokio::test]
+    async fn connect_unix_dials_a_listening_usb_guest() {
+        let path = std::env::temp_dir().join(format!("vstick-net-{}-dial.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let guest = UnixListener::bind(&path).unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let dial_path = path.clone();
+        let client = tokio::spawn(async move {
+            connect_unix(&dial_path, device(), async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        let (mut stream, _) = guest.accept().await.unwrap();
+        expect_hello(&mut stream).await;
+        let _ = stop.send(());
+        client.await.unwrap().unwrap();
+        let _ = std::fs::remove_file(&path);
     }
 
     #[tokio::test(start_paused = true)]
