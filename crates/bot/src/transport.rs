@@ -16,6 +16,11 @@ use crate::{CommandTarget, InResult, OutResult};
 #[derive(Debug, Default)]
 pub struct BulkOnly {
     phase: Phase,
+    /// Data-out bytes accepted by [`BulkOnly::bulk_out_owned`] and not yet
+    /// given to the target; delivered before anything else happens.
+    deferred: Option<DeferredOut>,
+    /// The buffer of the last delivered deferred transfer, for reuse.
+    spare: Option<Vec<u8>>,
     halted_in: bool,
     halted_out: bool,
     /// §6.6.1: after an invalid CBW both pipes stay stalled until a
@@ -66,6 +71,15 @@ struct DataOut {
 }
 
 #[derive(Debug)]
+struct DeferredOut {
+    buf: Vec<u8>,
+    /// The bytes for the target (empty when the stage discards them).
+    forward: std::ops::Range<usize>,
+    /// The host's last byte of the stage is in: the CSW follows delivery.
+    ends_stage: bool,
+}
+
+#[derive(Debug)]
 struct PendingCsw {
     bytes: [u8; CSW_LEN],
     sent: usize,
@@ -108,6 +122,7 @@ impl BulkOnly {
 
     /// A bulk OUT transfer (a CBW or data-out bytes).
     pub fn bulk_out(&mut self, target: &mut impl CommandTarget, data: &[u8]) -> OutResult {
+        self.deliver_deferred(target);
         if self.halted_out {
             return OutResult::Stall;
         }
@@ -132,7 +147,63 @@ impl BulkOnly {
     }
 
     /// A bulk IN transfer of up to `buf.len()` bytes (data-in or the CSW).
+    /// A bulk OUT transfer of `buf[range]` whose target work may wait: during
+    /// a data-out stage the transfer is accepted at once and `buf` is kept
+    /// until [`BulkOnly::run_deferred`], so a transport can send the USB-level
+    /// completion before the target writes (a real stick acknowledges packets
+    /// into its buffer too; the CSW still reports the write's outcome). Any
+    /// other call on this `BulkOnly` delivers kept bytes first, so the order
+    /// of effects is that of [`BulkOnly::bulk_out`]. Returns `buf` unless kept.
+    pub fn bulk_out_owned(
+        &mut self,
+        target: &mut impl CommandTarget,
+        buf: Vec<u8>,
+        range: std::ops::Range<usize>,
+    ) -> (OutResult, Option<Vec<u8>>) {
+        self.deliver_deferred(target);
+        let len = buf.get(range.clone()).map_or(0, <[u8]>::len);
+        match &mut self.phase {
+            Phase::DataOut(stage) if !self.halted_out && len > 0 => {
+                let (accepted, forward, ends_stage) = stage.take(len);
+                let start = range.start;
+                self.deferred = Some(DeferredOut { buf, forward: start..start + forward, ends_stage });
+                (OutResult::Accepted(accepted), None)
+            }
+            _ => {
+                let result = self.bulk_out(target, buf.get(range).unwrap_or_default());
+                (result, Some(buf))
+            }
+        }
+    }
+
+    /// Gives kept data-out bytes to the target (ending the stage if they were
+    /// its last) and returns a buffer the caller may reuse.
+    pub fn run_deferred(&mut self, target: &mut impl CommandTarget) -> Option<Vec<u8>> {
+        self.deliver_deferred(target);
+        self.spare.take()
+    }
+
+    /// Delivers kept data-out bytes (keeping their buffer for [`BulkOnly::run_deferred`]);
+    /// every other entry point starts here.
+    pub fn deliver_deferred(&mut self, target: &mut impl CommandTarget) {
+        if let Some(DeferredOut { buf, forward, ends_stage }) = self.deferred.take() {
+            if let Some(chunk) = buf.get(forward).filter(|c| !c.is_empty()) {
+                target.data_out(chunk);
+            }
+            if ends_stage {
+                self.finish_data_out(target);
+            }
+            self.spare = Some(buf);
+        }
+    }
+
+    /// Whether a [`BulkOnly::bulk_out_owned`] transfer waits for [`BulkOnly::run_deferred`].
+    pub fn has_deferred(&self) -> bool {
+        self.deferred.is_some()
+    }
+
     pub fn bulk_in(&mut self, target: &mut impl CommandTarget, buf: &mut [u8]) -> InResult {
+        self.deliver_deferred(target);
         if self.halted_in {
             return InResult::Stall;
         }
@@ -231,6 +302,7 @@ impl BulkOnly {
     /// clear both halts (usb_stor_Bulk_reset); a unit attention would fail
     /// the retried command once more for nothing.
     pub fn reset(&mut self, target: &mut impl CommandTarget) {
+        self.deliver_deferred(target);
         let open = match &self.phase {
             Phase::DataIn(_) => true,
             Phase::DataOut(stage) => stage.decided.is_none(),
@@ -387,15 +459,23 @@ impl DataOut {
     /// Takes the next OUT transfer; returns the bytes accepted and whether
     /// the host's H bytes are now all in.
     fn receive(&mut self, target: &mut impl CommandTarget, data: &[u8]) -> (usize, bool) {
-        let accepted = data.len().min(self.host_remaining as usize);
-        let forward = accepted.min(self.device_remaining as usize);
+        let (accepted, forward, done) = self.take(data.len());
         if let Some(chunk) = data.get(..forward).filter(|c| !c.is_empty()) {
             target.data_out(chunk);
         }
+        (accepted, done)
+    }
+
+    /// The bookkeeping of [`DataOut::receive`] for `len` offered bytes: how
+    /// many the host's stage accepts, how many of those go to the target,
+    /// and whether the stage is now complete.
+    fn take(&mut self, len: usize) -> (usize, usize, bool) {
+        let accepted = len.min(self.host_remaining as usize);
+        let forward = accepted.min(self.device_remaining as usize);
         self.host_remaining -= to_u32(accepted);
         self.device_remaining -= to_u32(forward);
         self.taken += to_u32(forward);
-        (accepted, self.host_remaining == 0)
+        (accepted, forward, self.host_remaining == 0)
     }
 }
 

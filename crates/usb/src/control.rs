@@ -65,6 +65,8 @@ impl<T: CommandTarget> MassStorageDevice<T> {
     /// `data` is the OUT data stage (empty for IN requests).
     pub fn control(&mut self, setup: &Setup, data: &[u8]) -> ControlResult {
         let _ = data; // no request this device accepts has an OUT data stage
+        // Requests (halts, resets, configuration) act after the writes before them.
+        self.bot.deliver_deferred(&mut self.target);
         let result = self.dispatch(setup);
         if result == ControlResult::Stall {
             debug!(?setup, "control request stalled");

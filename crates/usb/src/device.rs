@@ -205,6 +205,34 @@ impl<T: CommandTarget> MassStorageDevice<T> {
         self.bot.bulk_out(&mut self.target, data)
     }
 
+    /// [`MassStorageDevice::bulk_out`] of `buf[range]`, where the device may
+    /// keep `buf` and write it to the medium in [`MassStorageDevice::run_deferred`]
+    /// (see [`vstick_bot::BulkOnly::bulk_out_owned`]). Returns `buf` unless kept.
+    pub fn bulk_out_owned(
+        &mut self,
+        endpoint: u8,
+        buf: Vec<u8>,
+        range: std::ops::Range<usize>,
+    ) -> (OutResult, Option<Vec<u8>>) {
+        if !self.is_configured() || endpoint != EP_OUT {
+            debug!(endpoint, "bulk OUT to an endpoint the device does not have");
+            return (OutResult::Stall, Some(buf));
+        }
+        self.bot.bulk_out_owned(&mut self.target, buf, range)
+    }
+
+    /// Whether a [`MassStorageDevice::bulk_out_owned`] transfer still waits
+    /// to reach the medium.
+    pub fn has_deferred(&self) -> bool {
+        self.bot.has_deferred()
+    }
+
+    /// Does the work a [`MassStorageDevice::bulk_out_owned`] kept for later
+    /// and returns its buffer for reuse.
+    pub fn run_deferred(&mut self) -> Option<Vec<u8>> {
+        self.bot.run_deferred(&mut self.target)
+    }
+
     /// A bulk IN transfer from `endpoint` of up to `buf.len()` bytes:
     /// 0x81, or 1 (USB/IP's number without the direction bit). Any other
     /// endpoint, or an unconfigured device, answers STALL.
@@ -232,7 +260,10 @@ impl<T: CommandTarget> MassStorageDevice<T> {
         &self.target
     }
 
+    /// The target, after any deferred write reached it: whoever changes or
+    /// flushes media (the control socket, shutdown) sees the writes in order.
     pub fn target_mut(&mut self) -> &mut T {
+        self.bot.deliver_deferred(&mut self.target);
         &mut self.target
     }
 

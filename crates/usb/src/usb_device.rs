@@ -4,6 +4,8 @@
 //! USB/IP sessions drive, so each session is tested against a small fake and
 //! both share one device model.
 
+use std::ops::Range;
+
 use vstick_bot::{CommandTarget, InResult, OutResult};
 
 use crate::{ControlResult, DeviceSummary, EndpointInfo, InterfaceInfo, MassStorageDevice, Setup, Speed};
@@ -22,6 +24,22 @@ pub trait UsbDevice {
     fn endpoints(&self) -> Vec<EndpointInfo>;
     fn control(&mut self, setup: &Setup, data: &[u8]) -> ControlResult;
     fn bulk_out(&mut self, endpoint: u8, data: &[u8]) -> OutResult;
+    /// A bulk OUT of `buf[range]` whose work the device may finish later, in
+    /// [`UsbDevice::run_deferred`], once the transport has sent the
+    /// completion; the device then keeps `buf`. Returns `buf` unless kept.
+    fn bulk_out_owned(
+        &mut self,
+        endpoint: u8,
+        buf: Vec<u8>,
+        range: Range<usize>,
+    ) -> (OutResult, Option<Vec<u8>>) {
+        let result = self.bulk_out(endpoint, buf.get(range).unwrap_or_default());
+        (result, Some(buf))
+    }
+    /// Finishes work kept by [`UsbDevice::bulk_out_owned`]; returns its buffer.
+    fn run_deferred(&mut self) -> Option<Vec<u8>> {
+        None
+    }
     fn bulk_in(&mut self, endpoint: u8, buf: &mut [u8]) -> InResult;
     fn reset(&mut self);
 }
@@ -56,6 +74,17 @@ impl<T: CommandTarget> UsbDevice for MassStorageDevice<T> {
     }
     fn bulk_out(&mut self, endpoint: u8, data: &[u8]) -> OutResult {
         MassStorageDevice::bulk_out(self, endpoint, data)
+    }
+    fn bulk_out_owned(
+        &mut self,
+        endpoint: u8,
+        buf: Vec<u8>,
+        range: Range<usize>,
+    ) -> (OutResult, Option<Vec<u8>>) {
+        MassStorageDevice::bulk_out_owned(self, endpoint, buf, range)
+    }
+    fn run_deferred(&mut self) -> Option<Vec<u8>> {
+        MassStorageDevice::run_deferred(self)
     }
     fn bulk_in(&mut self, endpoint: u8, buf: &mut [u8]) -> InResult {
         MassStorageDevice::bulk_in(self, endpoint, buf)
@@ -95,6 +124,17 @@ impl<T: UsbDevice + ?Sized> UsbDevice for &mut T {
     }
     fn bulk_out(&mut self, endpoint: u8, data: &[u8]) -> OutResult {
         (**self).bulk_out(endpoint, data)
+    }
+    fn bulk_out_owned(
+        &mut self,
+        endpoint: u8,
+        buf: Vec<u8>,
+        range: Range<usize>,
+    ) -> (OutResult, Option<Vec<u8>>) {
+        (**self).bulk_out_owned(endpoint, buf, range)
+    }
+    fn run_deferred(&mut self) -> Option<Vec<u8>> {
+        (**self).run_deferred()
     }
     fn bulk_in(&mut self, endpoint: u8, buf: &mut [u8]) -> InResult {
         (**self).bulk_in(endpoint, buf)

@@ -26,8 +26,9 @@ struct FakeTarget {
     intent: DataStage,
     status: Status,
     calls: Vec<Call>,
-    /// (intent, bytes moved) of the open command.
-    active: Option<(DataStage, u32)>,
+    /// (intent, bytes moved, status) of the open command: the script is
+    /// read at `begin`, as a real target's outcome belongs to its command.
+    active: Option<(DataStage, u32, Status)>,
 }
 
 impl FakeTarget {
@@ -69,11 +70,11 @@ impl CommandTarget for FakeTarget {
         assert!(self.active.is_none(), "begin while a command is open");
         assert!((1..=16).contains(&cdb.len()));
         self.calls.push(Call::Begin { lun, cdb: cdb.to_vec() });
-        self.active = Some((self.intent, 0));
+        self.active = Some((self.intent, 0, self.status));
         self.intent
     }
     fn data_in(&mut self, buf: &mut [u8]) {
-        let (stage, moved) = self.active.as_mut().expect("data_in without a command");
+        let (stage, moved, _) = self.active.as_mut().expect("data_in without a command");
         let DataStage::In(total) = *stage else { panic!("data_in on {stage:?}") };
         assert!(!buf.is_empty(), "empty data_in");
         let len = u32::try_from(buf.len()).unwrap();
@@ -85,7 +86,7 @@ impl CommandTarget for FakeTarget {
         self.calls.push(Call::DataIn(buf.len()));
     }
     fn data_out(&mut self, data: &[u8]) {
-        let (stage, moved) = self.active.as_mut().expect("data_out without a command");
+        let (stage, moved, _) = self.active.as_mut().expect("data_out without a command");
         let DataStage::Out(total) = *stage else { panic!("data_out on {stage:?}") };
         assert!(!data.is_empty(), "empty data_out");
         let len = u32::try_from(data.len()).unwrap();
@@ -94,9 +95,9 @@ impl CommandTarget for FakeTarget {
         self.calls.push(Call::DataOut(data.to_vec()));
     }
     fn end(&mut self) -> Status {
-        assert!(self.active.take().is_some(), "end without a command");
+        let (_, _, status) = self.active.take().expect("end without a command");
         self.calls.push(Call::End);
-        self.status
+        status
     }
     fn abort(&mut self) {
         assert!(self.active.take().is_some(), "abort without a command");
@@ -647,5 +648,100 @@ proptest! {
         prop_assert!(got[d as usize..].iter().all(|&b| b == 0));
         let expected = Csw { tag: 9, residue: host_len - d, status: if good { CswStatus::Passed } else { CswStatus::Failed } };
         prop_assert_eq!(read_csw(&mut bot, &mut t), expected);
+    }
+}
+
+// ---- data-out handed over with its buffer ------------------------------------
+
+#[test]
+fn owned_data_out_is_accepted_at_once_and_reaches_the_target_on_run_deferred() {
+    let mut bot = BulkOnly::new();
+    let mut t = FakeTarget::new(DataStage::Out(512), Status::Good);
+    send_cbw(&mut bot, &mut t, 7, 512, false, &WRITE10);
+    let data: Vec<u8> = (0..512u32).map(|i| (i * 3) as u8).collect();
+    let mut frame = vec![0xEE; 16]; // a transport's header before the data
+    frame.extend_from_slice(&data);
+    let (result, returned) = bot.bulk_out_owned(&mut t, frame, 16..16 + 512);
+    assert_eq!(result, OutResult::Accepted(512));
+    assert!(returned.is_none() && bot.has_deferred());
+    assert!(t.written().is_empty() && !t.ended(), "nothing reaches the target before run_deferred");
+    let spare = bot.run_deferred(&mut t).expect("the buffer comes back");
+    assert_eq!(spare.len(), 16 + 512);
+    assert_eq!(t.written(), data);
+    assert!(t.ended() && !bot.has_deferred());
+    assert_eq!(read_csw(&mut bot, &mut t), Csw { tag: 7, residue: 0, status: CswStatus::Passed });
+}
+
+#[test]
+fn owned_out_outside_a_data_stage_is_handled_at_once() {
+    let mut bot = BulkOnly::new();
+    let mut t = FakeTarget::new(DataStage::None, Status::Good);
+    let raw = cbw(1, 0, false, &TEST_UNIT_READY).to_vec();
+    let (result, returned) = bot.bulk_out_owned(&mut t, raw, 0..CBW_LEN);
+    assert_eq!(result, OutResult::Accepted(CBW_LEN));
+    assert!(returned.is_some() && !bot.has_deferred());
+    assert_eq!(read_csw(&mut bot, &mut t).status, CswStatus::Passed);
+}
+
+#[test]
+fn kept_data_reaches_the_target_before_a_reset_aborts_the_command() {
+    let mut bot = BulkOnly::new();
+    let mut t = FakeTarget::new(DataStage::Out(1024), Status::Good);
+    send_cbw(&mut bot, &mut t, 2, 1024, false, &WRITE10);
+    let (result, _) = bot.bulk_out_owned(&mut t, vec![9; 600], 0..600);
+    assert_eq!(result, OutResult::Accepted(600));
+    bot.reset(&mut t);
+    assert_eq!(t.written(), vec![9; 600]);
+    assert!(t.aborted() && !bot.has_deferred());
+}
+
+proptest! {
+    /// Handing OUT data over with its buffer, delivered by `run_deferred` or
+    /// by whatever call comes next, changes nothing the host or the target
+    /// sees: same results, same target calls in the same order.
+    #[test]
+    fn owned_out_transfers_match_plain_ones(ops in proptest::collection::vec((op(), any::<bool>()), 0..60)) {
+        let (mut plain, mut tp) = (BulkOnly::new(), FakeTarget::new(DataStage::None, Status::Good));
+        let (mut owned, mut to) = (BulkOnly::new(), FakeTarget::new(DataStage::None, Status::Good));
+        let lent = |bot: &mut BulkOnly, t: &mut FakeTarget, bytes: &[u8]| {
+            let mut frame = vec![0xAB; 16];
+            frame.extend_from_slice(bytes);
+            bot.bulk_out_owned(t, frame, 16..16 + bytes.len()).0
+        };
+        for (op, run) in ops {
+            match op {
+                Op::Out(bytes) => {
+                    prop_assert_eq!(plain.bulk_out(&mut tp, &bytes), lent(&mut owned, &mut to, &bytes));
+                }
+                Op::Cbw { tag, host_len, dir_in, lun, cb_len, intent, good } => {
+                    let status = if good { Status::Good } else { Status::CheckCondition };
+                    (tp.intent, tp.status, to.intent, to.status) = (intent, status, intent, status);
+                    let raw = Cbw::new(tag, host_len, dir_in, lun, &[0x28; 16][..cb_len]).unwrap().to_bytes();
+                    prop_assert_eq!(plain.bulk_out(&mut tp, &raw), lent(&mut owned, &mut to, &raw));
+                }
+                Op::In(len) => {
+                    let (mut a, mut b) = (vec![0u8; len], vec![0u8; len]);
+                    prop_assert_eq!(plain.bulk_in(&mut tp, &mut a), owned.bulk_in(&mut to, &mut b));
+                    prop_assert_eq!(a, b);
+                }
+                Op::ClearHalt(dir_in) => {
+                    plain.clear_halt(dir_in);
+                    owned.clear_halt(dir_in);
+                }
+                Op::SetHalt(dir_in) => {
+                    plain.set_halt(dir_in);
+                    owned.set_halt(dir_in);
+                }
+                Op::Reset => {
+                    plain.reset(&mut tp);
+                    owned.reset(&mut to);
+                }
+            }
+            if run {
+                owned.run_deferred(&mut to);
+            }
+        }
+        owned.run_deferred(&mut to);
+        prop_assert_eq!(&tp.calls, &to.calls);
     }
 }

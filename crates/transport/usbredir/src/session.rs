@@ -108,6 +108,11 @@ pub struct Session {
     /// Held bulk IN requests, indexed by endpoint number.
     in_queues: [VecDeque<PendingIn>; 16],
     failed: Option<String>,
+    /// A frame buffer the device kept ([`UsbDevice::bulk_out_owned`]): the
+    /// edge must call [`UsbDevice::run_deferred`] once the reply is sent.
+    lent: bool,
+    /// A buffer the device gave back, the next `inbuf` after a lend.
+    spare: Vec<u8>,
 }
 
 impl Default for Session {
@@ -118,6 +123,12 @@ impl Default for Session {
 
 /// Buffers grown past this by one large transfer are released afterwards.
 const KEEP_BUFFER: usize = 4 * 1024 * 1024;
+
+/// Bulk OUT data from this size on is lent to the device with its frame
+/// buffer, so the medium is written after the completion is sent (the
+/// write's file I/O overlaps the guest's next steps). Smaller transfers
+/// (CBWs, short writes) are handled in place.
+const LEND_FROM: usize = 16 * 1024;
 
 impl Session {
     /// A fresh session with our hello queued for sending. Nothing else is sent
@@ -132,6 +143,8 @@ impl Session {
             ep_info: EpInfo::default(),
             in_queues: Default::default(),
             failed: None,
+            lent: false,
+            spare: Vec::new(),
         };
         let hello = Packet::Hello { version: version_field(VERSION), caps: vec![OUR_CAPS.0] };
         // A hello always encodes (32-bit id 0, fixed size).
@@ -253,12 +266,23 @@ impl Session {
     /// known and more bytes are needed).
     fn complete_stashed<D: UsbDevice + ?Sized>(&mut self, dev: &mut D) -> Result<bool, SessionError> {
         let buf = std::mem::take(&mut self.inbuf);
+        let mut lend = None;
         let result = match codec::decode(self.fmt, buf.get(..self.in_len).unwrap_or_default()) {
             Ok(None) => Ok(false),
+            Ok(Some((Frame { id, packet: Packet::Bulk(hdr, data) }, _)))
+                if self.peer.is_some() && hdr.endpoint & 0x80 == 0 && data.len() >= LEND_FROM =>
+            {
+                // The data ends the frame.
+                lend = Some((id, hdr, self.in_len - data.len()..self.in_len));
+                Ok(true)
+            }
             Ok(Some((frame, _))) => self.handle(dev, frame).map(|()| true),
             Err(e) => Err(e.into()),
         };
-        self.inbuf = buf;
+        self.inbuf = match lend {
+            Some((id, hdr, range)) => self.bulk_out_lent(dev, id, hdr, buf, range)?,
+            None => buf,
+        };
         if let Ok(true) = result {
             self.in_len = 0;
             if self.inbuf.len() > KEEP_BUFFER {
@@ -616,47 +640,15 @@ impl Session {
         data: &[u8],
     ) -> Result<(), SessionError> {
         let is_in = hdr.endpoint & 0x80 != 0;
-        if is_in && !data.is_empty() {
-            return Err(direction_error(PacketType::BULK_PACKET, hdr.endpoint, "IN request carries data"));
-        }
-        if !is_in && usize::try_from(hdr.length).ok() != Some(data.len()) {
-            return Err(direction_error(
-                PacketType::BULK_PACKET,
-                hdr.endpoint,
-                format!("OUT request announces {} bytes but carries {}", hdr.length, data.len()),
-            ));
-        }
-        let reject = |status: Status| Packet::Bulk(BulkHeader { status, length: 0, ..hdr }, &[]);
-        // Bits 4..6 of an endpoint address are reserved (USB 2.0 §9.6.6);
-        // ep_index ignores them, so refuse them here.
-        if hdr.endpoint & 0x70 != 0
-            || self.ep_info.ep_type.get(ep_index(hdr.endpoint)) != Some(&EndpointType::BULK)
-        {
-            warn!(endpoint = hdr.endpoint, "usbredir: bulk packet for a non-bulk endpoint");
-            return self.send(id, &reject(Status::INVAL));
-        }
-        if hdr.stream_id != 0 {
-            warn!(
-                endpoint = hdr.endpoint,
-                stream = hdr.stream_id,
-                "usbredir: bulk stream requested, none allocated"
-            );
-            return self.send(id, &reject(Status::INVAL));
-        }
-        if hdr.length > MAX_BULK_LENGTH {
-            warn!(
-                endpoint = hdr.endpoint,
-                len = hdr.length,
-                max = MAX_BULK_LENGTH,
-                "usbredir: bulk transfer too long"
-            );
-            return self.send(id, &reject(Status::INVAL));
+        if !self.bulk_admitted(id, hdr, data.len())? {
+            return Ok(());
         }
         if is_in {
             let queue = self.in_queue(hdr.endpoint);
             if queue.len() >= MAX_QUEUED_IN {
                 warn!(endpoint = hdr.endpoint, "usbredir: too many bulk IN requests held");
-                return self.send(id, &reject(Status::INVAL));
+                let refusal = BulkHeader { status: Status::INVAL, length: 0, ..hdr };
+                return self.send(id, &Packet::Bulk(refusal, &[]));
             }
             queue.push_back(PendingIn {
                 id,
@@ -666,14 +658,99 @@ impl Session {
             });
             return Ok(());
         }
-        let reply = match dev.bulk_out(hdr.endpoint, data) {
-            OutResult::Accepted(n) => {
-                let n = u32::try_from(n.min(data.len())).unwrap_or(hdr.length);
-                BulkHeader { status: Status::SUCCESS, length: n, ..hdr }
+        let result = dev.bulk_out(hdr.endpoint, data);
+        self.send(id, &Packet::Bulk(out_reply(hdr, result, data.len()), &[]))
+    }
+
+    /// Checks of a bulk packet carrying `data_len` bytes: a malformed one
+    /// ends the session, one the device cannot serve is refused (`Ok(false)`,
+    /// the refusal queued).
+    fn bulk_admitted(&mut self, id: u64, hdr: BulkHeader, data_len: usize) -> Result<bool, SessionError> {
+        let is_in = hdr.endpoint & 0x80 != 0;
+        if is_in && data_len != 0 {
+            return Err(direction_error(PacketType::BULK_PACKET, hdr.endpoint, "IN request carries data"));
+        }
+        if !is_in && usize::try_from(hdr.length).ok() != Some(data_len) {
+            return Err(direction_error(
+                PacketType::BULK_PACKET,
+                hdr.endpoint,
+                format!("OUT request announces {} bytes but carries {data_len}", hdr.length),
+            ));
+        }
+        let reject = |status: Status| Packet::Bulk(BulkHeader { status, length: 0, ..hdr }, &[]);
+        // Bits 4..6 of an endpoint address are reserved (USB 2.0 §9.6.6);
+        // ep_index ignores them, so refuse them here.
+        if hdr.endpoint & 0x70 != 0
+            || self.ep_info.ep_type.get(ep_index(hdr.endpoint)) != Some(&EndpointType::BULK)
+        {
+            warn!(endpoint = hdr.endpoint, "usbredir: bulk packet for a non-bulk endpoint");
+            self.send(id, &reject(Status::INVAL))?;
+            return Ok(false);
+        }
+        if hdr.stream_id != 0 {
+            warn!(
+                endpoint = hdr.endpoint,
+                stream = hdr.stream_id,
+                "usbredir: bulk stream requested, none allocated"
+            );
+            self.send(id, &reject(Status::INVAL))?;
+            return Ok(false);
+        }
+        if hdr.length > MAX_BULK_LENGTH {
+            warn!(
+                endpoint = hdr.endpoint,
+                len = hdr.length,
+                max = MAX_BULK_LENGTH,
+                "usbredir: bulk transfer too long"
+            );
+            self.send(id, &reject(Status::INVAL))?;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// A large bulk OUT frame in `buf` with its data at `range`: checked like
+    /// any bulk packet, then offered to the device with the buffer. Returns
+    /// the buffer to receive the next frames into.
+    fn bulk_out_lent<D: UsbDevice + ?Sized>(
+        &mut self,
+        dev: &mut D,
+        id: u64,
+        hdr: BulkHeader,
+        buf: Vec<u8>,
+        range: std::ops::Range<usize>,
+    ) -> Result<Vec<u8>, SessionError> {
+        let len = range.len();
+        if !self.bulk_admitted(id, hdr, len)? {
+            return Ok(buf);
+        }
+        let (result, returned) = dev.bulk_out_owned(hdr.endpoint, buf, range);
+        self.send(id, &Packet::Bulk(out_reply(hdr, result, len), &[]))?;
+        Ok(match returned {
+            Some(buf) => buf,
+            None => {
+                self.lent = true;
+                std::mem::take(&mut self.spare)
             }
-            OutResult::Stall => BulkHeader { status: Status::STALL, length: 0, ..hdr },
-        };
-        self.send(id, &Packet::Bulk(reply, &[]))
+        })
+    }
+
+    /// Whether the device kept a frame buffer whose work waits for
+    /// [`UsbDevice::run_deferred`]: the edge calls it after sending the
+    /// output and hands the buffer back with [`Session::reclaim`].
+    pub fn has_lent_buffer(&self) -> bool {
+        self.lent
+    }
+
+    /// Takes back a buffer [`UsbDevice::run_deferred`] returned, for reuse.
+    pub fn reclaim(&mut self, buf: Option<Vec<u8>>) {
+        self.lent = false;
+        if let Some(buf) = buf
+            && buf.len() <= KEEP_BUFFER
+            && buf.len() > self.spare.len()
+        {
+            self.spare = buf;
+        }
     }
 
     fn in_queue(&mut self, endpoint: u8) -> &mut VecDeque<PendingIn> {
@@ -792,6 +869,17 @@ fn wire_speed(speed: vstick_usb::Speed) -> Speed {
         vstick_usb::Speed::Full => Speed::FULL,
         vstick_usb::Speed::High => Speed::HIGH,
         vstick_usb::Speed::Super => Speed::SUPER,
+    }
+}
+
+/// The completion of a bulk OUT of `len` bytes.
+fn out_reply(hdr: BulkHeader, result: OutResult, len: usize) -> BulkHeader {
+    match result {
+        OutResult::Accepted(n) => {
+            let n = u32::try_from(n.min(len)).unwrap_or(hdr.length);
+            BulkHeader { status: Status::SUCCESS, length: n, ..hdr }
+        }
+        OutResult::Stall => BulkHeader { status: Status::STALL, length: 0, ..hdr },
     }
 }
 

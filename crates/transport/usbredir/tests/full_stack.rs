@@ -253,3 +253,73 @@ fn usb_reset_raises_unit_attention_and_keeps_serving() {
     assert_eq!((sense.data[2] & 0x0f, sense.data[12]), (0x06, 0x29));
     host.settle();
 }
+
+/// A write's data frame, fed in two pieces so that it is stashed and
+/// completed in the session's own buffer (as the TCP edge does).
+fn lend_write_data(host: &mut Host, data: &[u8]) {
+    use vstick_usbredir::proto::BulkHeader;
+    let hdr = BulkHeader { endpoint: 0x02, status: Status::SUCCESS, length: data.len() as u32, stream_id: 0 };
+    let id = host.h.next_id();
+    let bytes = host.h.encode(id, &Packet::Bulk(hdr, data));
+    host.h.session.receive(&mut host.h.dev, &bytes[..100]).unwrap();
+    host.h.session.receive(&mut host.h.dev, &bytes[100..]).unwrap();
+    let r = host.h.recv();
+    assert_eq!(
+        (r[0].id, bulk(&r[0]).0.status, bulk(&r[0]).0.length as usize),
+        (id, Status::SUCCESS, data.len())
+    );
+}
+
+#[test]
+fn a_large_write_reaches_the_medium_after_its_completion_is_sent_and_before_anything_else() {
+    let mut host = Host::attach();
+    host.settle();
+    let pattern: Vec<u8> = (0..128 * 512u32).map(|i| (i * 7 + 3) as u8).collect();
+
+    // The edge's order: completion sent, then run_deferred, then the CSW.
+    host.tag += 1;
+    let cbw = Cbw::new(host.tag, 65536, false, 0, &write10(10, 128)).unwrap().to_bytes();
+    host.h.bulk_out(0x02, &cbw);
+    assert_eq!(bulk(&host.h.recv()[0]).0.status, Status::SUCCESS);
+    lend_write_data(&mut host, &pattern);
+    assert!(host.h.session.has_lent_buffer(), "the frame buffer went to the device");
+    assert!(host.h.dev.has_deferred(), "the medium is written after the completion");
+    let buf = host.h.dev.run_deferred();
+    assert!(buf.as_ref().is_some_and(|b| b.len() >= pattern.len()), "the buffer comes back for reuse");
+    host.h.session.reclaim(buf);
+    assert!(!host.h.session.has_lent_buffer() && !host.h.dev.has_deferred());
+    host.h.bulk_in(0x81, CSW_LEN as u32);
+    let csw = Csw::parse(bulk(&host.h.recv()[0]).1).unwrap();
+    assert_eq!((csw.tag, csw.status, csw.residue), (host.tag, CswStatus::Passed, 0));
+    assert_eq!(host.command(&read10(10, 128), 65536, &[], false).data, pattern);
+
+    // An edge that asks for the CSW first still gets the write's outcome:
+    // the device writes before it answers anything.
+    let pattern2: Vec<u8> = pattern.iter().map(|b| b ^ 0x5a).collect();
+    host.tag += 1;
+    let cbw = Cbw::new(host.tag, 65536, false, 0, &write10(10, 128)).unwrap().to_bytes();
+    host.h.bulk_out(0x02, &cbw);
+    host.h.recv();
+    lend_write_data(&mut host, &pattern2);
+    assert!(host.h.dev.has_deferred());
+    host.h.bulk_in(0x81, CSW_LEN as u32);
+    let csw = Csw::parse(bulk(&host.h.recv()[0]).1).unwrap();
+    assert_eq!((csw.tag, csw.status), (host.tag, CswStatus::Passed));
+    assert!(!host.h.dev.has_deferred());
+    assert_eq!(host.command(&read10(10, 128), 65536, &[], false).data, pattern2);
+
+    // Whoever reaches the medium another way (the control socket's eject,
+    // the flush at exit) goes through target_mut, which writes first.
+    let write = write10(200, 128);
+    host.tag += 1;
+    let cbw = Cbw::new(host.tag, 65536, false, 0, &write).unwrap().to_bytes();
+    host.h.bulk_out(0x02, &cbw);
+    host.h.recv();
+    lend_write_data(&mut host, &pattern);
+    let _ = host.h.dev.target_mut();
+    assert!(!host.h.dev.has_deferred());
+    host.h.session.reclaim(host.h.dev.run_deferred());
+    host.h.bulk_in(0x81, CSW_LEN as u32);
+    assert_eq!(Csw::parse(bulk(&host.h.recv()[0]).1).unwrap().status, CswStatus::Passed);
+    assert_eq!(host.command(&read10(200, 128), 65536, &[], false).data, pattern);
+}
