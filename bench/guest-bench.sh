@@ -16,6 +16,8 @@
 # builds in one boot, immune to the load drifting between boots.
 # VSTICK_BENCH_CHARDEV_OPTS (and _B for vstick B) are appended to the usb-redir chardev
 # options, e.g. ",nodelay=on" to A/B QEMU's socket options with one vstick build.
+# VSTICK_BENCH_SOCKET=unix (and _B) serves usbredir on a Unix socket instead of TCP
+# loopback (`--usbredir unix:PATH`, QEMU `-chardev socket,path=PATH`).
 #
 # Not a test: nothing here passes or fails on a number. Builds vstick and the in-guest
 # I/O driver (crates/bench) in release mode unless VSTICK_BIN / VSTICK_GUEST_IO name
@@ -78,14 +80,27 @@ fi
 cat "$work"/*.raw >/dev/null
 note "images: $size_mib MiB ($devices)"
 
+# redir_place NAME PORT SOCKET: vstick's --usbredir argument and QEMU's chardev address.
+redir_place() {
+    if [ "$3" = unix ]; then
+        place="unix:$work/$1.sock" chardev_addr="path=$work/$1.sock"
+    else
+        place="127.0.0.1:$2" chardev_addr="host=127.0.0.1,port=$2"
+    fi
+}
 port=$(free_port)
-start_vstick "$work/vstick.log" "--$transport" "127.0.0.1:$port" --disk "$work/vstick.raw" || exit 1
+redir_place vstick "$port" "${VSTICK_BENCH_SOCKET:-tcp}"
+[ "$transport" = usbredir ] || place="127.0.0.1:$port"
+place_a=$place chardev_a=$chardev_addr
+start_vstick "$work/vstick.log" "--$transport" "$place_a" --disk "$work/vstick.raw" || exit 1
 pid_a=$VSTICK_PID
 pid_b=""
 note "vstick pid $pid_a ($VSTICK_BIN)"
 if [ -n "${VSTICK_BIN_B:-}" ]; then
     port_b=$(free_port)
-    "$VSTICK_BIN_B" serve --usbredir "127.0.0.1:$port_b" --disk "$work/vstickb.raw" >"$work/vstickb.log" 2>&1 &
+    redir_place vstickb "$port_b" "${VSTICK_BENCH_SOCKET_B:-tcp}"
+    place_b=$place chardev_b=$chardev_addr
+    "$VSTICK_BIN_B" serve --usbredir "$place_b" --disk "$work/vstickb.raw" >"$work/vstickb.log" 2>&1 &
     pid_b=$!
     note "vstick B pid $pid_b ($VSTICK_BIN_B)"
 fi
@@ -106,10 +121,13 @@ if [ -n "${VSTICK_BENCH_HOOK:-}" ]; then
 fi
 
 qemu_args=(
+    -name vstick-bench,debug-threads=on # thread names ("CPU 0/TCG", "worker"), for pinning
     -drive "if=none,id=q0,file=$work/qemu.raw,format=raw"
     -device usb-storage,drive=q0,bus=xhci.0
 )
 run_args=()
+# VSTICK_BENCH_APPEND: extra guest kernel command line (the same for every device).
+[ -z "${VSTICK_BENCH_APPEND:-}" ] || run_args+=(--append "$VSTICK_BENCH_APPEND")
 guest_env=(
     --env "TRANSPORT=$transport" --env "REPS=$reps" --env "SEQ_BYTES=$((seq_mib << 20))"
     --env "SECONDS_CAP=$seconds_cap" --env "RAND_COUNT=$rand_count"
@@ -120,12 +138,12 @@ if [ "$transport" = usbip ]; then
     guest_env+=(--env USBIP_HOST=10.0.2.2 --env "USBIP_PORT=$port" --env USBIP_BUSID=1-1)
 else
     qemu_args+=(
-        -chardev "socket,id=r0,host=127.0.0.1,port=$port,reconnect=1${VSTICK_BENCH_CHARDEV_OPTS:-}"
+        -chardev "socket,id=r0,$chardev_a,reconnect=1${VSTICK_BENCH_CHARDEV_OPTS:-}"
         -device usb-redir,chardev=r0,bus=xhci.0
     )
     if [ -n "$pid_b" ]; then
         qemu_args+=(
-            -chardev "socket,id=r1,host=127.0.0.1,port=$port_b,reconnect=1${VSTICK_BENCH_CHARDEV_OPTS_B-${VSTICK_BENCH_CHARDEV_OPTS:-}}"
+            -chardev "socket,id=r1,$chardev_b,reconnect=1${VSTICK_BENCH_CHARDEV_OPTS_B-${VSTICK_BENCH_CHARDEV_OPTS:-}}"
             -device usb-redir,chardev=r1,bus=xhci.0
         )
     fi
@@ -191,6 +209,7 @@ attached() { # dev
             bytes[dev, op] += field("bytes"); ops[dev, op] += field("ops"); secs[dev, op] += field("secs")
             r = (op == "rand-read") ? field("ops") / field("secs") : field("bytes") / field("secs") / 1e6
             runs[dev, op] = runs[dev, op] sprintf("%s%.0f", runs[dev, op] == "" ? "" : " ", r)
+            if (field("guest_busy") != "") { busy[dev, op] += field("guest_busy"); nbusy[dev, op]++ }
         }
         END {
             nd = split(devlist, devs, " ")
@@ -223,6 +242,14 @@ attached() { # dev
                 r = ""
                 for (d = 1; d <= nd; d++) r = r (d > 1 ? " / " : "") runs[devs[d], op]
                 print line " " r " |"
+            }
+            # How busy the guest kernel was (not its idle loop): a guest that waits is not the bottleneck.
+            printf "\nGuest CPU busy during the runs (mean of /proc/stat in the guest):"
+            for (d = 1; d <= nd; d++) {
+                printf " %s", label(devs[d])
+                for (i = 1; i <= n; i++) if (nbusy[devs[d], opsl[i]] > 0)
+                    printf " %s %.0f %%", opsl[i], busy[devs[d], opsl[i]] / nbusy[devs[d], opsl[i]]
+                printf "%s", d < nd ? ";" : ".\n"
             }
         }
         function label(dev) { return dev == "qemu" ? "QEMU usb-storage" : dev == "vstickb" ? "vstick B" : "vstick" }

@@ -67,6 +67,14 @@ describe() { # label sd
     value "$1.bytes" "$(blockdev --getsize64 "/dev/$2")"
 }
 for d in $DEVICES; do describe "$d" "$(disk_of "$d")"; done
+# How the guest idles while it waits for a transfer (polling idle burns a host core).
+cpuidle=/sys/devices/system/cpu/cpuidle
+value guest.cpuidle "$(cat $cpuidle/current_driver 2>/dev/null || echo none)/$(cat $cpuidle/current_governor_ro 2>/dev/null || echo none)"
+
+# cpu_ticks: "busy total" jiffies of the guest so far (/proc/stat).
+cpu_ticks() {
+    awk '/^cpu / { busy = $2 + $3 + $4 + $7 + $8; print busy, busy + $5 + $6 }' /proc/stat
+}
 
 run_one() { # dev op rep
     sd=$(disk_of "$1")
@@ -81,8 +89,10 @@ run_one() { # dev op rep
         sleep 1
     fi
     # shellcheck disable=SC2086 # $args is a list of options
+    before=$(cpu_ticks)
     if res=$($IO "$2" "/dev/$sd" $args 2>&1); then
-        echo "VSTICK-BENCH dev=$1 op=$2 rep=$3 $res"
+        busy=$(echo "$before $(cpu_ticks)" | awk '{ t = $4 - $2; printf "%.0f", (t > 0 ? 100 * ($3 - $1) / t : 0) }')
+        echo "VSTICK-BENCH dev=$1 op=$2 rep=$3 $res guest_busy=$busy"
     else
         fail "bench-$1-$2-$3" "$res"
     fi
@@ -103,5 +113,8 @@ while [ "$rep" -le "$REPS" ]; do
     done
     info "repetition $rep done at $(uptime_s)s"
     rep=$((rep + 1))
+done
+for state in /sys/devices/system/cpu/cpu0/cpuidle/state*; do
+    [ -e "$state/name" ] && info "idle state $(cat "$state/name"): $(cat "$state/usage") entries, $(cat "$state/time") us"
 done
 finish

@@ -5,6 +5,7 @@
 #   tests/guest/basic.sh                          # against vstick (default)
 #   VSTICK_GUEST_DEVICE=qemu tests/guest/basic.sh # against QEMU's own usb-bot (reference)
 #   VSTICK_TRANSPORT=usbip tests/guest/basic.sh   # vstick over USB/IP (= basic-usbip.sh)
+#   VSTICK_TRANSPORT=usbredir-unix tests/guest/basic.sh  # usbredir on a Unix socket (= basic-unix.sh)
 #
 # The guest half is in-guest/basic.sh; this side prepares the media, runs the device,
 # boots the guest and afterwards checks that the guest's writes reached disk.raw.
@@ -14,13 +15,14 @@ DISK_BYTES=$((64 * 1024 * 1024))
 RANDOM_MB=4
 LONG_NAME="Ünïcödé – a rather long file name ✓ 日本語.txt"
 
-# usbredir: QEMU's usb-redir device; usbip: the guest's own `usbip attach` (vhci-hcd) over
-# QEMU user networking, the host being 10.0.2.2 from the guest.
+# usbredir: QEMU's usb-redir device (usbredir-unix: its chardev on a Unix socket);
+# usbip: the guest's own `usbip attach` (vhci-hcd) over QEMU user networking, the host
+# being 10.0.2.2 from the guest.
 TRANSPORT=${VSTICK_TRANSPORT:-usbredir}
 case "$MODE/$TRANSPORT" in
-vstick/usbredir | vstick/usbip | qemu/usbredir) ;;
-qemu/usbip)
-    echo "basic: no QEMU reference device over USB/IP; skipped"
+vstick/usbredir | vstick/usbredir-unix | vstick/usbip | qemu/usbredir) ;;
+qemu/usbip | qemu/usbredir-unix)
+    echo "basic: the QEMU reference device has no $TRANSPORT side (basic.sh runs it); skipped"
     exit 77
     ;;
 *)
@@ -28,11 +30,11 @@ qemu/usbip)
     exit 2
     ;;
 esac
-if [ "$TRANSPORT" = usbip ]; then
-    work=$(make_workdir "usbip-$MODE")
-else
-    work=$(make_workdir "basic-$MODE")
-fi
+case "$TRANSPORT" in
+usbip) work=$(make_workdir "usbip-$MODE") ;;
+usbredir-unix) work=$(make_workdir "unix-$MODE") ;;
+*) work=$(make_workdir "basic-$MODE") ;;
+esac
 trap 'stop_vstick >/dev/null 2>&1 || true' EXIT
 started=$SECONDS
 
@@ -73,7 +75,11 @@ guest_env=(
 case "$MODE" in
 vstick)
     port=$(free_port)
-    start_vstick "$work/vstick.log" "--$TRANSPORT" "127.0.0.1:$port" \
+    case "$TRANSPORT" in
+    usbredir-unix) listen=(--usbredir "unix:$work/redir.sock") chardev_addr="path=$work/redir.sock" ;;
+    *) listen=("--$TRANSPORT" "127.0.0.1:$port") chardev_addr="host=127.0.0.1,port=$port" ;;
+    esac
+    start_vstick "$work/vstick.log" "${listen[@]}" \
         --disk "$work/disk.raw" --cdrom "$work/test.iso" --control "$work/ctl.sock" -v || exit 1
     guest_env+=(--env EXPECT_VENDOR=vstick --env HOST_MEDIA_CONTROL=1)
     # The guest asks for media changes with "VSTICK-HOST insert|eject LUN".
@@ -87,7 +93,7 @@ vstick)
     else
         # reconnect=1: QEMU retries every second until vstick accepts: no start-up race.
         device_args=(
-            -chardev "socket,id=r0,host=127.0.0.1,port=$port,reconnect=1"
+            -chardev "socket,id=r0,$chardev_addr,reconnect=1"
             -device usb-redir,chardev=r0,bus=xhci.0
         )
     fi

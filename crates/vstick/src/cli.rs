@@ -40,11 +40,12 @@ pub enum ImageCommand {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("transport").multiple(false)))]
 pub struct ServeArgs {
-    /// Listen for QEMU's usb-redir chardev (`reconnect=1`) on ADDR:PORT (loopback if ADDR is omitted).
-    #[arg(long, value_name = "ADDR:PORT", group = "transport")]
+    /// Listen for QEMU's usb-redir chardev (`reconnect=1`) on ADDR:PORT (loopback if ADDR is
+    /// omitted), or on the Unix socket unix:PATH (QEMU `path=PATH`).
+    #[arg(long, value_name = "ADDR:PORT|unix:PATH", group = "transport")]
     pub usbredir: Option<String>,
-    /// Connect to QEMU's usb-redir chardev listening with `server=on` at ADDR:PORT.
-    #[arg(long, value_name = "ADDR:PORT", group = "transport")]
+    /// Connect to QEMU's usb-redir chardev listening with `server=on` at ADDR:PORT or unix:PATH.
+    #[arg(long, value_name = "ADDR:PORT|unix:PATH", group = "transport")]
     pub usbredir_connect: Option<String>,
     /// Serve USB/IP on ADDR:PORT (port 3240 if omitted; loopback if ADDR is omitted).
     #[arg(long, value_name = "ADDR:PORT", group = "transport")]
