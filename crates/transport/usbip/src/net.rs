@@ -25,6 +25,16 @@ pub const DEFAULT_PORT: u16 = 3240;
 /// Socket read size; larger OUT URBs are assembled by the session.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// A client must complete its request (OP_REQ_DEVLIST or OP_REQ_IMPORT)
+/// within this time; `usbip list/attach` send theirs at once. An imported
+/// device may then stay idle as long as the client likes.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections served at once; more are closed on arrival. With
+/// [`REQUEST_TIMEOUT`] a flood of silent connections holds the slots for
+/// seconds, not forever, and its memory stays bounded (SECURITY.md).
+pub const MAX_CONNECTIONS: usize = 64;
+
 /// Serve `device` as `busid` on `listener` until `shutdown` completes, then
 /// stop accepting and drop every connection (clients see the device vanish).
 ///
@@ -52,6 +62,10 @@ where
         tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) if connections.len() >= MAX_CONNECTIONS => {
+                    warn!(%peer, "USB/IP: {MAX_CONNECTIONS} connections open already; closing this one");
+                    drop(stream);
+                }
                 Ok((stream, peer)) => {
                     connections.spawn(connection(stream, peer, Arc::clone(&device), export.clone(), Arc::clone(&claimed)));
                 }
@@ -128,8 +142,18 @@ async fn connection<D: UsbDevice + Send + 'static>(
     let mut gate = SharedClaim { flag: claimed, held: false };
     let mut session = Session::new(export);
     let mut buf = vec![0u8; READ_CHUNK];
+    let request_deadline = tokio::time::Instant::now() + REQUEST_TIMEOUT;
     let reason = loop {
-        let n = match stream.read(&mut buf).await {
+        let read = stream.read(&mut buf);
+        let read = if session.phase() == Phase::Management {
+            match tokio::time::timeout_at(request_deadline, read).await {
+                Ok(read) => read,
+                Err(_) => break Some(format!("no complete request within {} s", REQUEST_TIMEOUT.as_secs())),
+            }
+        } else {
+            read.await
+        };
+        let n = match read {
             Ok(0) => break None,
             Ok(n) => n,
             Err(e) => break Some(format!("read failed: {e}")),

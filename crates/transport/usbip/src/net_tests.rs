@@ -167,6 +167,44 @@ async fn bad_clients_are_dropped_and_others_served() {
     server.stop().await;
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_client_that_never_completes_its_request_is_dropped() {
+    let server = start().await;
+    let mut silent = TcpStream::connect(server.addr).await.unwrap();
+    // Half an OP_REQ_IMPORT header, then nothing.
+    silent.write_all(&[0x01, 0x11, 0x80]).await.unwrap();
+    let started = tokio::time::Instant::now();
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(crate::net::REQUEST_TIMEOUT * 2, silent.read(&mut byte));
+    assert_eq!(read.await.expect("closed by the server's timeout").unwrap_or(0), 0, "closed");
+    assert!(started.elapsed() >= crate::net::REQUEST_TIMEOUT, "closed after {:?}", started.elapsed());
+    // An imported client may stay idle beyond the request timeout.
+    let (mut idle, reply) = op(server.addr, import()).await;
+    assert!(matches!(reply, OpReply::Import { status: OpStatus::OK, .. }));
+    tokio::time::sleep(crate::net::REQUEST_TIMEOUT * 3).await;
+    assert_eq!(get_descriptor(&mut idle, 3).await, DEVICE_DESCRIPTOR);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_are_closed_on_arrival() {
+    let server = start().await;
+    let mut held = Vec::new();
+    for _ in 0..crate::net::MAX_CONNECTIONS {
+        held.push(TcpStream::connect(server.addr).await.unwrap());
+    }
+    // Let the server accept them all before the next one knocks.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut extra = TcpStream::connect(server.addr).await.unwrap();
+    assert_closed(&mut extra).await;
+    // A slot freed is a slot served.
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (_, reply) = op(server.addr, OpRequest::Devlist).await;
+    assert!(matches!(reply, OpReply::Devlist { status: OpStatus::OK, .. }));
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn shutdown_drops_connections() {
     let server = start().await;
