@@ -30,6 +30,10 @@
 //!   into the target); for phase errors the host ignores it.
 //! - **OUT transfers while data-in or a CSW is pending** stall the OUT
 //!   endpoint; the host recovers with a Reset Recovery.
+//! - **Write-behind** ([`BulkOnly::bulk_out_owned`]): data-out bytes may be
+//!   accepted before the target has them, as a real stick acknowledges
+//!   packets into its buffer; the CSW waits for the target's outcome, and
+//!   every later call delivers them first.
 
 mod cbw;
 mod csw;

@@ -146,7 +146,6 @@ impl BulkOnly {
         }
     }
 
-    /// A bulk IN transfer of up to `buf.len()` bytes (data-in or the CSW).
     /// A bulk OUT transfer of `buf[range]` whose target work may wait: during
     /// a data-out stage the transfer is accepted at once and `buf` is kept
     /// until [`BulkOnly::run_deferred`], so a transport can send the USB-level
@@ -202,6 +201,7 @@ impl BulkOnly {
         self.deferred.is_some()
     }
 
+    /// A bulk IN transfer of up to `buf.len()` bytes (data-in or the CSW).
     pub fn bulk_in(&mut self, target: &mut impl CommandTarget, buf: &mut [u8]) -> InResult {
         self.deliver_deferred(target);
         if self.halted_in {
