@@ -99,6 +99,12 @@ def usbredir_seeds():
     write("usbredir", "disk-full", b"\x01\x05" + redir_hello() + r.command(0, TUR)
           + r.command(0, rw10(0x2A, 400, 2), data_out=bytes(1024)) + r.command(0, REQUEST_SENSE, 18))
     r = Redir()
+    # 32 KiB of data split over 1786-byte reads: the session stashes the frame and lends
+    # it to the device (write-behind, session::LEND_FROM), then the read checks it.
+    block = bytes(range(256)) * 128
+    write("usbredir", "write-behind", b"\x01\xff" + redir_hello() + r.pkt(6, b"\x01")
+          + r.command(0, rw10(0x2A, 16, 64), data_out=block) + r.command(0, rw10(0x28, 16, 64), 32768))
+    r = Redir()
     write("usbredir", "cancel-reset", b"\0" + redir_hello() + r.bulk(0x81, 13)
           + r.pkt(21, b"") + r.pkt(3, b"") + r.command(1, READ_TOC, 12) + r.command(1, START_STOP_EJECT)
           + r.command(3, GET_CONFIGURATION, 32) + r.command(2, MODE_SENSE6, 192))

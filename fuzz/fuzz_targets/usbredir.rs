@@ -86,6 +86,10 @@ fuzz_target!(|data: &[u8]| {
             }
             result = session.service(&mut dev);
         }
+        // Then, as the edge does, the write a large bulk OUT left for later.
+        if session.has_lent_buffer() {
+            session.reclaim(dev.run_deferred());
+        }
         if vstick_fuzz::tracing_on() {
             eprintln!("received {} bytes: {result:?}", chunk.len());
         }
