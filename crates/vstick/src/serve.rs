@@ -433,7 +433,7 @@ enum Endpoint {
     RedirUnix(tokio::net::UnixListener, SocketFile),
     Usbip(TcpListener),
     /// `--usbredir-connect`: nothing to claim, vstick dials out.
-    Dial,
+    Dial(RedirSocket),
 }
 
 impl Endpoint {
@@ -458,7 +458,7 @@ impl Endpoint {
                 SocketFile(path.clone()),
             ),
             Transport::Usbip(addr) => Self::Usbip(bind_tcp(*addr)?),
-            Transport::UsbredirConnect(_) => Self::Dial,
+            Transport::UsbredirConnect(place) => Self::Dial(place.clone()),
         })
     }
 }
@@ -507,16 +507,13 @@ async fn serve_plan(
                 None => vstick_usbredir::net::serve(listener, device, shutdown).await?,
             }
         }
-        Endpoint::Dial => {
+        Endpoint::Dial(place) => {
             announce(format_args!("vstick: {}", attach_instructions(&plan.transport)));
-            match &plan.transport {
-                Transport::UsbredirConnect(RedirSocket::Tcp(addr)) => {
-                    vstick_usbredir::net::connect(*addr, device, shutdown).await?
+            match place {
+                RedirSocket::Tcp(addr) => vstick_usbredir::net::connect(addr, device, shutdown).await?,
+                RedirSocket::Unix(path) => {
+                    vstick_usbredir::net::connect_unix(&path, device, shutdown).await?
                 }
-                Transport::UsbredirConnect(RedirSocket::Unix(path)) => {
-                    vstick_usbredir::net::connect_unix(path, device, shutdown).await?
-                }
-                _ => unreachable!("only --usbredir-connect dials"),
             }
         }
         Endpoint::Usbip(listener) => {
