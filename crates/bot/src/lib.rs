@@ -37,11 +37,11 @@
 
 mod cbw;
 mod csw;
-mod transport;
+mod bulk_only;
 
 pub use cbw::{CBW_LEN, CBW_SIGNATURE, Cbw, CbwError, MAX_CB_LEN};
 pub use csw::{CSW_LEN, CSW_SIGNATURE, Csw, CswError, CswStatus};
-pub use transport::BulkOnly;
+pub use bulk_only::BulkOnly;
 
 use vstick_scsi::{DataStage, Status};
 

@@ -29,7 +29,7 @@
 //! - `optical`, `configuration`, `events`: MMC responses (TOC, profiles/features, GESN).
 
 mod cdb;
-mod configuration;
+mod get_configuration;
 mod disk;
 mod events;
 mod inquiry;

@@ -461,7 +461,7 @@ fn execute(lun: &mut Lun, count: usize, command: Command) -> Outcome {
             data(inquiry::report_luns(select, count), alloc)
         }
         C::GetConfiguration { rt, start, alloc } => {
-            Outcome::Data(configuration::get_configuration(lun, rt, start), u32::from(alloc))
+            Outcome::Data(get_configuration::get_configuration(lun, rt, start), u32::from(alloc))
         }
         C::GetEventStatus { classes, alloc } => {
             Outcome::Data(events::get_event_status(lun, classes, alloc), u32::from(alloc))

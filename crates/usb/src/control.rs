@@ -9,7 +9,7 @@ use crate::descriptors::{
     DESCRIPTOR_OTHER_SPEED_CONFIGURATION, DESCRIPTOR_STRING, INTERFACE_NUMBER, STRING_LANGUAGES,
     STRING_MANUFACTURER, STRING_PRODUCT, STRING_SERIAL,
 };
-use crate::device::BulkEndpoint;
+use crate::mass_storage_device::BulkEndpoint;
 use crate::{ControlResult, MassStorageDevice, Setup, Speed};
 
 /// bmRequestType values (direction | type | recipient, USB 2.0 Table 9-2).

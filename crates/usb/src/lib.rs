@@ -7,12 +7,12 @@
 
 mod control;
 pub mod descriptors;
-mod device;
+mod mass_storage_device;
 mod identity;
 mod usb_device;
 
 pub use control::{request, request_type};
-pub use device::MassStorageDevice;
+pub use mass_storage_device::MassStorageDevice;
 pub use identity::{Identity, PID_CODES_TEST_PRODUCT_ID, PID_CODES_VENDOR_ID, serial_from_seed};
 pub use usb_device::UsbDevice;
 pub use vstick_bot::{InResult, OutResult};

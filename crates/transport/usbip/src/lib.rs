@@ -17,11 +17,11 @@
 //! (the device has no isochronous endpoint).
 
 pub mod codec;
-pub mod device;
+pub mod export;
 pub mod net;
 pub mod session;
 
-pub use device::{DEFAULT_BUSID, ExportInfo, InvalidBusId};
+pub use export::{DEFAULT_BUSID, ExportInfo, InvalidBusId};
 pub use net::{DEFAULT_PORT, serve};
 pub use session::{ImportGate, MAX_PARKED_URBS, Phase, Session, SessionError};
 pub use vstick_usb::UsbDevice;

@@ -15,7 +15,7 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::task::JoinSet;
 use tracing::{debug, error, info, warn};
 
-use crate::device::ExportInfo;
+use crate::export::ExportInfo;
 use crate::session::{ImportGate, Phase, Session};
 use vstick_usb::UsbDevice;
 

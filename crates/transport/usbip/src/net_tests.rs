@@ -235,7 +235,7 @@ fn serve_future_is_send_for_the_real_device() {
 
 #[test]
 fn export_info_validates_the_busid() {
-    use crate::device::{ExportInfo, InvalidBusId};
+    use crate::export::{ExportInfo, InvalidBusId};
     let e = ExportInfo::new("3-2").unwrap();
     assert_eq!((e.busnum, e.devnum, e.devid()), (3, 2, 0x0003_0002));
     assert_eq!(e.path.as_bytes(), b"/sys/devices/vstick/usb3/3-2");

@@ -28,7 +28,7 @@ use crate::codec::{
     ClientMessage, CmdSubmit, CmdUnlink, CodecError, Decoded, Direction, OpReply, OpRequest, OpStatus,
     RetSubmit, RetUnlink, URB_HEADER_LEN, UrbBasic, errno,
 };
-use crate::device::ExportInfo;
+use crate::export::ExportInfo;
 use vstick_usb::UsbDevice;
 
 /// Most IN URBs one connection may have queued. Linux usb-storage keeps one

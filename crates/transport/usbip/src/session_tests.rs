@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use proptest::prelude::*;
 
 use crate::codec::*;
-use crate::device::ExportInfo;
+use crate::export::ExportInfo;
 use crate::fake::{DEVICE_DESCRIPTOR, FakeDevice};
 use crate::session::{MAX_PARKED_URBS, Phase, Session, SessionError};
 use vstick_usb::UsbDevice;
