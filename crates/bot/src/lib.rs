@@ -35,13 +35,13 @@
 //!   packets into its buffer; the CSW waits for the target's outcome, and
 //!   every later call delivers them first.
 
+mod bulk_only;
 mod cbw;
 mod csw;
-mod bulk_only;
 
+pub use bulk_only::BulkOnly;
 pub use cbw::{CBW_LEN, CBW_SIGNATURE, Cbw, CbwError, MAX_CB_LEN};
 pub use csw::{CSW_LEN, CSW_SIGNATURE, Csw, CswError, CswStatus};
-pub use bulk_only::BulkOnly;
 
 use vstick_scsi::{DataStage, Status};
 

@@ -26,12 +26,12 @@
 //! - `target`: dispatch (unit attention → opcode → CDB → medium checks) and data stages;
 //! - `lun`: medium, tray, lock and media-change state of one logical unit;
 //! - `inquiry`, `mode`, `disk`: SPC/SBC responses;
-//! - `optical`, `configuration`, `events`: MMC responses (TOC, profiles/features, GESN).
+//! - `optical`, `get_configuration`, `events`: MMC responses (TOC, profiles/features, GESN).
 
 mod cdb;
-mod get_configuration;
 mod disk;
 mod events;
+mod get_configuration;
 mod inquiry;
 mod lun;
 mod mode;

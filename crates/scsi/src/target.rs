@@ -9,7 +9,7 @@ use crate::cdb::{self, Command, op};
 use crate::lun::Lun;
 use crate::sense::Sense;
 use crate::{DataStage, LunConfig, LunKind, LunStatus, MediaError, Status};
-use crate::{configuration, disk, events, inquiry, mode, optical};
+use crate::{disk, events, get_configuration, inquiry, mode, optical};
 
 /// Scratch size for VERIFY with BYTCHK=1 (compared piecewise, never whole).
 const COMPARE_CHUNK: usize = 64 * 1024;

@@ -7,13 +7,13 @@
 
 mod control;
 pub mod descriptors;
-mod mass_storage_device;
 mod identity;
+mod mass_storage_device;
 mod usb_device;
 
 pub use control::{request, request_type};
-pub use mass_storage_device::MassStorageDevice;
 pub use identity::{Identity, PID_CODES_TEST_PRODUCT_ID, PID_CODES_VENDOR_ID, serial_from_seed};
+pub use mass_storage_device::MassStorageDevice;
 pub use usb_device::UsbDevice;
 pub use vstick_bot::{InResult, OutResult};
 
