@@ -201,6 +201,24 @@ impl BulkOnly {
         self.deferred.is_some()
     }
 
+    /// How many bytes a [`BulkOnly::bulk_in`] would return now given room
+    /// for all of them: the rest of the data-in stage (padding included) or
+    /// of the CSW; 0 when that call would answer `Pending` or `Stall`. A
+    /// transport sizes its reply buffer by this instead of by the host's
+    /// request, so a held 64 MiB request costs nothing while the device has
+    /// nothing to send.
+    pub fn in_available(&mut self, target: &mut impl CommandTarget) -> usize {
+        self.deliver_deferred(target);
+        if self.halted_in {
+            return 0;
+        }
+        match &self.phase {
+            Phase::Idle | Phase::DataOut(_) => 0,
+            Phase::DataIn(stage) => stage.host_remaining as usize,
+            Phase::Status(csw) => CSW_LEN.saturating_sub(csw.sent),
+        }
+    }
+
     /// A bulk IN transfer of up to `buf.len()` bytes (data-in or the CSW).
     pub fn bulk_in(&mut self, target: &mut impl CommandTarget, buf: &mut [u8]) -> InResult {
         self.deliver_deferred(target);

@@ -244,6 +244,16 @@ impl<T: CommandTarget> MassStorageDevice<T> {
         self.bot.bulk_in(&mut self.target, buf)
     }
 
+    /// The bytes a [`MassStorageDevice::bulk_in`] from `endpoint` would
+    /// return now (see [`vstick_bot::BulkOnly::in_available`]); 0 when it
+    /// would answer `Pending` or `Stall`.
+    pub fn in_available(&mut self, endpoint: u8) -> usize {
+        if !self.is_configured() || (endpoint != EP_IN && endpoint != EP_IN & 0x0F) {
+            return 0;
+        }
+        self.bot.in_available(&mut self.target)
+    }
+
     /// USB bus reset (port reset): halts cleared, BOT and SCSI reset
     /// (UNIT ATTENTION 06/29/00), configuration kept for the transport.
     pub fn reset(&mut self) {

@@ -41,6 +41,13 @@ pub trait UsbDevice {
         None
     }
     fn bulk_in(&mut self, endpoint: u8, buf: &mut [u8]) -> InResult;
+    /// An upper bound on what [`UsbDevice::bulk_in`] from `endpoint` would
+    /// return now; 0 when it would answer `Pending` or `Stall`. Transports
+    /// size reply buffers by it (default: no bound known).
+    fn in_available(&mut self, endpoint: u8) -> usize {
+        let _ = endpoint;
+        usize::MAX
+    }
     fn reset(&mut self);
 }
 
@@ -88,6 +95,9 @@ impl<T: CommandTarget> UsbDevice for MassStorageDevice<T> {
     }
     fn bulk_in(&mut self, endpoint: u8, buf: &mut [u8]) -> InResult {
         MassStorageDevice::bulk_in(self, endpoint, buf)
+    }
+    fn in_available(&mut self, endpoint: u8) -> usize {
+        MassStorageDevice::in_available(self, endpoint)
     }
     fn reset(&mut self) {
         MassStorageDevice::reset(self)
@@ -138,6 +148,9 @@ impl<T: UsbDevice + ?Sized> UsbDevice for &mut T {
     }
     fn bulk_in(&mut self, endpoint: u8, buf: &mut [u8]) -> InResult {
         (**self).bulk_in(endpoint, buf)
+    }
+    fn in_available(&mut self, endpoint: u8) -> usize {
+        (**self).in_available(endpoint)
     }
     fn reset(&mut self) {
         (**self).reset()

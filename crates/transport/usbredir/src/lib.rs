@@ -4,7 +4,8 @@
 //!
 //! - [`proto`]: wire vocabulary (packet types, status, caps, packet structs);
 //! - [`codec`]: encoding and total, allocation-capped decoding;
-//! - [`session`]: the sans-io protocol state machine over a [`UsbDevice`];
+//! - [`session`]: the usbredir wire format as a protocol of the transport
+//!   core ([`Redir`]), and [`Session`], the core's sans-io engine over it;
 //! - [`net`]: tokio TCP edges, [`serve`] (QEMU connects) and [`connect`]
 //!   (QEMU listens).
 //!
@@ -17,7 +18,7 @@
 //! [`codec::MAX_PACKET_LEN`] (128 MiB + 1 KiB, the C parser's limit) is a
 //! protocol error as soon as its header arrives; bulk transfers over
 //! [`MAX_BULK_LENGTH`] (64 MiB) are answered `inval`; at most
-//! [`session::MAX_QUEUED_IN`] bulk IN requests are held per endpoint; control
+//! [`vstick_transport::MAX_HELD_IN`] bulk IN requests are held; control
 //! IN replies are cut to [`session::MAX_CONTROL_IN`] (4096) bytes.
 
 pub mod codec;
@@ -26,5 +27,16 @@ pub mod proto;
 pub mod session;
 
 pub use net::{ConnectionError, connect, run_connection, serve};
-pub use session::{MAX_BULK_LENGTH, OUR_CAPS, PeerHello, Session, SessionError, VERSION};
+pub use session::{MAX_BULK_LENGTH, OUR_CAPS, PeerHello, Redir, Session, SessionError, VERSION};
+pub use vstick_transport::MAX_PENDING_OUTPUT;
+
+/// A usbredir connection to drive from any loop: the session and its device
+/// (see [`vstick_transport::Connection`] for the call order).
+pub type Connection<A> = vstick_transport::Connection<Redir, A>;
+
+/// A [`Connection`] over `device`: the device is reset (a new usb-guest sees
+/// a freshly plugged stick) and our hello is queued.
+pub fn connection<A: vstick_transport::DeviceAccess>(device: A) -> Connection<A> {
+    vstick_transport::Connection::new(Redir::session(), device)
+}
 pub use vstick_usb::UsbDevice;

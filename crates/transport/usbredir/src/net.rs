@@ -10,17 +10,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs, UnixListener, UnixStream};
 pub use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 use tracing::{debug, info, warn};
 
-use crate::session::{Session, SessionError};
-use vstick_usb::UsbDevice;
+use vstick_transport::{Connection, DriveError};
 
-/// Socket read size; larger bulk OUT packets are stitched by the session.
-const READ_CHUNK: usize = 256 * 1024;
+use crate::session::{Redir, SessionError};
+use vstick_usb::UsbDevice;
 
 /// Pause between attempts to reach a usb-guest that listens (QEMU itself
 /// retries once a second with `reconnect=1`).
@@ -38,8 +37,6 @@ pub enum ConnectionError {
     Io(#[from] io::Error),
     #[error("{0}")]
     Protocol(#[from] SessionError),
-    #[error("the device lock is poisoned (a previous user panicked)")]
-    Poisoned,
     #[error("TLS handshake failed: {0}")]
     Tls(io::Error),
     #[error("no hello within {} s", HELLO_TIMEOUT.as_secs())]
@@ -307,73 +304,23 @@ where
     }
 }
 
-/// Drives one connection until the peer closes it or breaks the protocol.
-/// The device lock is held only while the session handles received bytes
-/// (that is where the device does its file I/O), never across socket I/O.
-/// A peer that has not sent its hello within [`HELLO_TIMEOUT`] is dropped.
+/// Drives one connection until the peer closes it or breaks the protocol,
+/// with the transport core's loop ([`vstick_transport::drive`]). The device
+/// lock is held only while the session handles received bytes or answers
+/// held requests (that is where the device does its file I/O), never across
+/// socket I/O. A peer that has not sent its hello within [`HELLO_TIMEOUT`]
+/// is dropped.
 pub async fn run_connection<S, D>(mut stream: S, device: &Mutex<D>) -> Result<(), ConnectionError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
     D: UsbDevice + ?Sized,
 {
-    let hello_deadline = tokio::time::Instant::now() + HELLO_TIMEOUT;
-    let mut session = Session::new();
-    {
-        let mut dev = device.lock().map_err(|_| ConnectionError::Poisoned)?;
-        // A new usb-guest sees the device as freshly plugged in.
-        dev.reset();
-    }
-    let mut wbuf = session.take_output();
-    stream.write_all(&wbuf).await?;
-    stream.flush().await?;
-    let mut rbuf = vec![0u8; READ_CHUNK];
-    loop {
-        // The rest of a large frame (a bulk OUT's data) is read straight into the
-        // session's buffer: one copy less per write.
-        let in_place = session.peer().is_some() && !session.receive_space().is_empty();
-        let n = if session.peer().is_none() {
-            tokio::time::timeout_at(hello_deadline, stream.read(&mut rbuf))
-                .await
-                .map_err(|_| ConnectionError::HelloTimeout)??
-        } else if in_place {
-            stream.read(session.receive_space()).await?
-        } else {
-            stream.read(&mut rbuf).await?
-        };
-        if n == 0 {
-            return Ok(());
-        }
-        {
-            let mut dev = device.lock().map_err(|_| ConnectionError::Poisoned)?;
-            if in_place {
-                session.receive_in_place(&mut *dev, n)?;
-            } else {
-                session.receive(&mut *dev, rbuf.get(..n).unwrap_or_default())?;
-            }
-        }
-        // Held IN requests are answered in bounded batches
-        // (session::MAX_PENDING_OUTPUT): send one, then ask for the next.
-        loop {
-            wbuf.clear();
-            session.swap_output(&mut wbuf);
-            if wbuf.is_empty() {
-                break;
-            }
-            stream.write_all(&wbuf).await?;
-            // A TLS stream holds written records until flushed.
-            stream.flush().await?;
-            if session.queued_in_requests() == 0 {
-                break;
-            }
-            let mut dev = device.lock().map_err(|_| ConnectionError::Poisoned)?;
-            session.service(&mut *dev)?;
-        }
-        // A write's data was acknowledged above; the medium is written now,
-        // while the guest takes in the completion and asks for the CSW.
-        if session.has_lent_buffer() {
-            let mut dev = device.lock().map_err(|_| ConnectionError::Poisoned)?;
-            session.reclaim(dev.run_deferred());
-        }
+    let mut conn = Connection::new(Redir::session(), device);
+    match vstick_transport::drive(&mut stream, &mut conn, HELLO_TIMEOUT).await {
+        Ok(()) => Ok(()),
+        Err(DriveError::Io(e)) => Err(ConnectionError::Io(e)),
+        Err(DriveError::Protocol(e)) => Err(ConnectionError::Protocol(e)),
+        Err(_) => Err(ConnectionError::HelloTimeout),
     }
 }
 
@@ -384,6 +331,7 @@ mod tests {
     //! and a server certificate for `localhost` / `127.0.0.1` signed by it.
 
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::sync::oneshot;
     use vstick_media::MemoryImage;
     use vstick_scsi::{LunConfig, LunKind, Target};

@@ -10,10 +10,10 @@
 use vstick_media::MemoryImage;
 use vstick_scsi::{LunConfig, LunKind, Target};
 use vstick_usb::{Identity, MassStorageDevice};
+use vstick_usbredir::MAX_PENDING_OUTPUT;
 use vstick_usbredir::codec;
 use vstick_usbredir::proto::{BulkHeader, Packet, Status, WireFormat, version_field};
-use vstick_usbredir::session::MAX_PENDING_OUTPUT;
-use vstick_usbredir::{OUR_CAPS, Session};
+use vstick_usbredir::{OUR_CAPS, Redir};
 
 const MIB: usize = 1024 * 1024;
 
@@ -61,13 +61,13 @@ fn replies(fmt: WireFormat, mut out: &[u8]) -> (usize, usize) {
 #[test]
 fn held_in_requests_are_answered_in_bounded_batches() {
     let mut dev = device();
-    let mut session = Session::new();
+    let mut session = Redir::session();
     let _ = session.take_output();
     let mut input = Vec::new();
     let hello = Packet::Hello { version: version_field("hostile"), caps: vec![OUR_CAPS.0] };
     codec::encode(WireFormat::INITIAL, 0, &hello, &mut input).unwrap();
     session.receive(&mut dev, &input).unwrap();
-    let fmt = session.wire_format();
+    let fmt = session.protocol().wire_format();
     let _ = session.take_output();
 
     // Six 16 MiB IN requests, then a CBW announcing 80 MiB of data-in:
@@ -99,5 +99,5 @@ fn held_in_requests_are_answered_in_bounded_batches() {
     assert!(batches > 1, "the replies must come in several batches");
     assert_eq!(count, 6, "every held request is answered");
     assert_eq!(bytes, 5 * REQUEST as usize + 13, "80 MiB of data and the 13-byte CSW");
-    assert_eq!(session.queued_in_requests(), 0);
+    assert_eq!(session.held_in_requests(), 0);
 }

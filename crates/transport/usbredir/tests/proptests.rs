@@ -10,7 +10,7 @@ use vstick_usbredir::proto::{
     BufferedBulkHeader, BulkHeader, ControlHeader, DeviceConnect, EndpointType, EpInfo, InterfaceInfo,
     Packet, SmallDataHeader, Speed, Status, WireFormat,
 };
-use vstick_usbredir::{Session, SessionError};
+use vstick_usbredir::{Redir, SessionError};
 
 /// What vstick (0x72) and QEMU (0xff) negotiate.
 const QEMU_FORMAT: WireFormat = WireFormat {
@@ -309,7 +309,7 @@ proptest! {
 
 #[test]
 fn a_fresh_session_never_buffers_a_refused_header() {
-    let mut s = Session::new();
+    let mut s = Redir::session();
     let mut dev = FakeDevice::new();
     // A hello header announcing more than the cap: refused at 12 bytes.
     let mut bytes = 0u32.to_le_bytes().to_vec();

@@ -23,7 +23,7 @@ fn only_hello_until_the_peer_hello_then_device_description() {
     assert_eq!(&first[76..80], &[0x72, 0, 0, 0], "caps 0x72");
     // Nothing else, however long we wait, until the peer's hello.
     raw.session.service(&mut raw.dev).unwrap();
-    assert!(!raw.session.has_output());
+    assert!(raw.session.output().is_empty());
 
     let mut sim = HostSim::new(FakeDevice::new(), QEMU_CAPS);
     let announce = sim.handshake();
@@ -33,7 +33,7 @@ fn only_hello_until_the_peer_hello_then_device_description() {
     assert_eq!(caps, OUR_CAPS);
     assert_eq!(caps, Caps(0x72));
     assert_eq!(sim.fmt.header_len(), 16, "both sides have 64bits_ids");
-    assert_eq!(sim.session.wire_format(), sim.fmt);
+    assert_eq!(sim.session.protocol().wire_format(), sim.fmt);
 
     let types: Vec<_> = announce.iter().map(|f| f.packet.packet_type()).collect();
     assert_eq!(types, [PacketType::INTERFACE_INFO, PacketType::EP_INFO, PacketType::DEVICE_CONNECT]);
@@ -201,7 +201,7 @@ fn pipelined_in_requests_complete_in_fifo_order() {
     // QEMU queues several INs before the device has anything: all held.
     let ids: Vec<u64> = (0..3).map(|_| h.bulk_in(0x81, 4)).collect();
     assert!(h.recv().is_empty(), "held requests are NAKed, not answered");
-    assert_eq!(h.session.queued_in_requests(), 3);
+    assert_eq!(h.session.held_in_requests(), 3);
 
     // The OUT makes 10 bytes available: 4 + 4 + 2 (short packet).
     h.dev.on_out.push_back((1..=10).collect());
@@ -213,7 +213,7 @@ fn pipelined_in_requests_complete_in_fifo_order() {
         vec![(out_id, vec![]), (ids[0], vec![1, 2, 3, 4]), (ids[1], vec![5, 6, 7, 8]), (ids[2], vec![9, 10]),]
     );
     assert_eq!(bulk(&r[3]).0.length, 2, "short packet length = bytes sent");
-    assert_eq!(h.session.queued_in_requests(), 0);
+    assert_eq!(h.session.held_in_requests(), 0);
 }
 
 #[test]
@@ -417,7 +417,7 @@ fn bulk_requests_we_refuse() {
     // Over the transfer limit: refused without allocating 100 MiB.
     h.bulk_in(0x81, 100 << 20);
     assert_eq!(bulk(&h.recv()[0]).0.status, Status::INVAL);
-    assert_eq!(h.session.queued_in_requests(), 0);
+    assert_eq!(h.session.held_in_requests(), 0);
 }
 
 #[test]
@@ -588,12 +588,13 @@ fn large_in_transfer_uses_length_high() {
 fn swap_output_reuses_buffers() {
     let mut h = connected();
     h.send(&Packet::GetConfiguration);
-    let mut buf = Vec::with_capacity(1024);
+    let mut buf = vstick_transport::Output::new();
     h.session.swap_output(&mut buf);
     assert_eq!(buf.len(), 16 + 2);
-    assert!(!h.session.has_output());
+    assert!(h.session.output().is_empty());
     h.send(&Packet::GetConfiguration);
-    let mut nonempty = vec![1u8];
+    let mut nonempty = vstick_transport::Output::new();
+    nonempty.extend_from_slice(&[1]);
     h.session.swap_output(&mut nonempty);
     assert_eq!(nonempty.len(), 1 + 18, "appends when the buffer is not empty");
 }

@@ -13,7 +13,7 @@ use vstick_usbredir::codec::{self, Frame};
 use vstick_usbredir::proto::{
     BulkHeader, Caps, ControlHeader, Packet, SmallDataHeader, Status, WireFormat, version_field,
 };
-use vstick_usbredir::{Session, SessionError, UsbDevice};
+use vstick_usbredir::{Redir, Session, SessionError, UsbDevice};
 
 /// QEMU 7.2+'s capability word as the usb-guest advertises it.
 pub const QEMU_CAPS: Caps = Caps(0xff);
@@ -182,7 +182,7 @@ pub struct HostSim<D: UsbDevice> {
 impl<D: UsbDevice> HostSim<D> {
     pub fn new(dev: D, caps: Caps) -> Self {
         HostSim {
-            session: Session::new(),
+            session: Redir::session(),
             dev,
             caps,
             fmt: WireFormat::INITIAL,
