@@ -365,6 +365,22 @@ impl OpRequest {
         }
     }
 
+    /// Length of the request at the start of `buf` once its 8-byte header is
+    /// in (`Ok(None)` before); the version and code are checked here.
+    pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, CodecError> {
+        let mut r = Reader::new(buf);
+        let common = match OpCommon::read(&mut r) {
+            Ok(common) => common,
+            Err(Fail::Short) => return Ok(None),
+            Err(Fail::Bad(e)) => return Err(e),
+        };
+        match common.code {
+            OpCode::REQ_DEVLIST => Ok(Some(OP_COMMON_LEN)),
+            OpCode::REQ_IMPORT => Ok(Some(IMPORT_REQUEST_LEN)),
+            other => Err(CodecError::UnknownOpCode(other)),
+        }
+    }
+
     /// The request status field is "unused, shall be set to 0" and is ignored.
     pub fn decode(buf: &[u8]) -> Result<Decoded<Self>, CodecError> {
         finish((|| {
@@ -705,6 +721,32 @@ impl ClientMessage<'_> {
         match self {
             ClientMessage::Submit { cmd, data } => cmd.encode(data, out),
             ClientMessage::Unlink(cmd) => out.extend_from_slice(&cmd.to_bytes()),
+        }
+    }
+
+    /// Length of the message at the start of `buf` once its 48-byte header
+    /// is in (`Ok(None)` before): the header plus a CMD_SUBMIT's OUT data,
+    /// capped at [`MAX_TRANSFER_LENGTH`] before any of it is buffered.
+    pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, CodecError> {
+        let Some(header) = buf.get(..URB_HEADER_LEN) else {
+            return Ok(None);
+        };
+        let field =
+            |at: usize| header.get(at..at + 4).and_then(|b| b.try_into().ok()).map_or(0, u32::from_be_bytes);
+        match UrbCommand(field(0x00)) {
+            UrbCommand::CMD_SUBMIT => {
+                let length = field(0x18);
+                check_length(length)?;
+                match Direction(field(0x0C)) {
+                    Direction::OUT => {
+                        Ok(Some(URB_HEADER_LEN + usize::try_from(length).unwrap_or(usize::MAX)))
+                    }
+                    Direction::IN => Ok(Some(URB_HEADER_LEN)),
+                    other => Err(CodecError::BadDirection(other)),
+                }
+            }
+            UrbCommand::CMD_UNLINK => Ok(Some(URB_HEADER_LEN)),
+            other => Err(CodecError::UnknownCommand(other)),
         }
     }
 

@@ -79,7 +79,7 @@ fn import_reports_a_high_speed_configured_device() {
         (0x08, 0x06, 0x50)
     );
     let h = Host::attach();
-    assert!(h.c.taken);
+    assert!(*h.c.session.protocol().gate());
 }
 
 #[test]

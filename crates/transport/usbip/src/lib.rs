@@ -5,8 +5,9 @@
 //! CMD_SUBMIT / CMD_UNLINK, exactly as if it were a stick in a remote host.
 //!
 //! - [`codec`]: the wire format, total decoders, byte-exact encoders.
-//! - [`session`]: one connection as a sans-io state machine over a
-//!   [`UsbDevice`] (the shared `vstick_usb::MassStorageDevice`).
+//! - [`session`]: the USB/IP wire format as a protocol of the transport
+//!   core ([`Usbip`]) and [`Session`], the core's sans-io engine over it,
+//!   driving a [`UsbDevice`] (the shared `vstick_usb::MassStorageDevice`).
 //! - [`net`]: the tokio TCP server, [`serve`].
 //!
 //! Limits on what a peer can make the server hold (each enforced before
@@ -23,7 +24,8 @@ pub mod session;
 
 pub use export::{DEFAULT_BUSID, ExportInfo, InvalidBusId};
 pub use net::{DEFAULT_PORT, serve};
-pub use session::{ImportGate, MAX_PARKED_URBS, Phase, Session, SessionError};
+pub use session::{ImportGate, MAX_PARKED_URBS, Phase, Session, SessionError, Usbip};
+pub use vstick_transport::MAX_PENDING_OUTPUT;
 pub use vstick_usb::UsbDevice;
 
 #[cfg(test)]

@@ -6,24 +6,21 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::task::JoinSet;
-use tracing::{debug, error, info, warn};
+use tracing::{Instrument, debug, error, info, info_span, warn};
+use vstick_transport::Connection;
 
 use crate::export::ExportInfo;
-use crate::session::{ImportGate, Phase, Session};
+use crate::session::{ImportGate, Usbip};
 use vstick_usb::UsbDevice;
 
 /// The IANA port for USB/IP.
 pub const DEFAULT_PORT: u16 = 3240;
-
-/// Socket read size; larger OUT URBs are assembled by the session.
-const READ_CHUNK: usize = 64 * 1024;
 
 /// A client must complete its request (OP_REQ_DEVLIST or OP_REQ_IMPORT)
 /// within this time; `usbip list/attach` send theirs at once. An imported
@@ -111,21 +108,6 @@ impl Drop for SharedClaim {
     }
 }
 
-fn lock<D>(device: &Mutex<D>) -> MutexGuard<'_, D> {
-    // A panic in another connection's task poisoned the lock; the device
-    // state is still the best we have, and the next import resets it.
-    device.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Run synchronous device work without stalling the runtime's other tasks
-/// where the runtime allows it.
-fn run_blocking<R>(f: impl FnOnce() -> R) -> R {
-    match Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
-        _ => f(),
-    }
-}
-
 async fn connection<D: UsbDevice + Send + 'static>(
     mut stream: TcpStream,
     peer: SocketAddr,
@@ -139,63 +121,18 @@ async fn connection<D: UsbDevice + Send + 'static>(
     }
     debug!(%peer, "USB/IP connection");
     let busid = export.busid.to_string_lossy();
-    let mut gate = SharedClaim { flag: claimed, held: false };
-    let mut session = Session::new(export);
-    let mut buf = vec![0u8; READ_CHUNK];
-    let request_deadline = tokio::time::Instant::now() + REQUEST_TIMEOUT;
-    let reason = loop {
-        let read = stream.read(&mut buf);
-        let read = if session.phase() == Phase::Management {
-            match tokio::time::timeout_at(request_deadline, read).await {
-                Ok(read) => read,
-                Err(_) => break Some(format!("no complete request within {} s", REQUEST_TIMEOUT.as_secs())),
-            }
-        } else {
-            read.await
-        };
-        let n = match read {
-            Ok(0) => break None,
-            Ok(n) => n,
-            Err(e) => break Some(format!("read failed: {e}")),
-        };
-        let bytes = buf.get(..n).unwrap_or_default();
-        let was = session.phase();
-        let result = run_blocking(|| session.receive(bytes, &mut *lock(&device), &mut gate));
-        if was == Phase::Management && session.phase() == Phase::Imported {
-            info!(%peer, %busid, "USB/IP client imported the device");
-        }
-        // Output comes in bounded batches (session::MAX_PENDING_OUTPUT): send
-        // one, then let the session continue.
-        let mut result = result;
-        let mut write_error = None;
-        while !session.output().is_empty() {
-            if let Err(e) = stream.write_all(session.output()).await {
-                write_error = Some(format!("write failed: {e}"));
-                break;
-            }
-            let sent = session.output().len();
-            session.consume_output(sent);
-            if result.is_err() || !session.wants_service() {
-                break;
-            }
-            result = run_blocking(|| session.service(&mut *lock(&device), &mut gate));
-        }
-        if let Some(e) = write_error {
-            break Some(e);
-        }
-        if let Err(e) = result {
-            break Some(e.to_string());
-        }
-        if session.is_closing() {
-            break None;
-        }
-    };
-    match reason {
-        Some(reason) => warn!(%peer, "closing USB/IP connection: {reason}"),
-        None => debug!(%peer, "USB/IP connection closed"),
+    let gate = SharedClaim { flag: claimed, held: false };
+    let mut conn = Connection::new(Usbip::session(export, gate), device);
+    let result = vstick_transport::drive(&mut stream, &mut conn, REQUEST_TIMEOUT)
+        .instrument(info_span!("usbip", %peer))
+        .await;
+    match result {
+        Ok(()) => debug!(%peer, "USB/IP connection closed"),
+        Err(e) => warn!(%peer, "closing USB/IP connection: {e}"),
     }
-    if gate.held {
-        info!(%peer, %busid, pending = session.parked_urbs(), "USB/IP client released the device");
+    if conn.engine().protocol().gate().held {
+        let pending = conn.engine().held_in_requests();
+        info!(%peer, %busid, pending, "USB/IP client released the device");
     }
     let _ = stream.shutdown().await;
 }

@@ -1,7 +1,9 @@
-//! One USB/IP connection as a sans-io state machine.
+//! One USB/IP connection, sans-io: [`Usbip`] is the USB/IP wire format as a
+//! [`Protocol`] of the transport core, and [`Session`] the core's [`Engine`]
+//! over it (held IN URBs, bounded output, write-behind live there).
 //!
-//! Bytes from the client go in through [`Session::receive`]; replies collect in
-//! [`Session::output`] for the edge to write. The connection starts in the
+//! Bytes from the client go in through [`Engine::receive`]; replies collect
+//! in [`Engine::output`] for the edge to write. The connection starts in the
 //! management phase (one OP_REQ_DEVLIST or OP_REQ_IMPORT, as Linux `usbipd`
 //! serves them) and, after a successful import, carries URBs until the peer
 //! leaves.
@@ -18,30 +20,24 @@
 //!   does not have gets -EPIPE too, which the Linux client's USB core treats
 //!   like any stall instead of tearing the connection down.
 
-use std::collections::VecDeque;
-
-use tracing::{debug, trace, warn};
-use vstick_bot::{InResult, OutResult};
-use vstick_usb::{ControlResult, Setup, TransferType};
+use tracing::{debug, info, trace, warn};
+use vstick_bot::OutResult;
+use vstick_transport::{Context, Engine, Frame, InRequest, LentOut, MAX_HELD_IN, Output, Protocol};
+use vstick_usb::{ControlResult, Setup, TransferType, UsbDevice};
 
 use crate::codec::{
-    ClientMessage, CmdSubmit, CmdUnlink, CodecError, Decoded, Direction, OpReply, OpRequest, OpStatus,
-    RetSubmit, RetUnlink, URB_HEADER_LEN, UrbBasic, errno,
+    ClientMessage, CmdSubmit, CmdUnlink, CodecError, Decoded, Direction, OP_COMMON_LEN, OpReply, OpRequest,
+    OpStatus, RetSubmit, RetUnlink, URB_HEADER_LEN, UrbBasic, errno,
 };
 use crate::export::ExportInfo;
-use vstick_usb::UsbDevice;
 
-/// Most IN URBs one connection may have queued. Linux usb-storage keeps one
-/// or a few in flight; thousands mean a broken or hostile client, and each
-/// queued URB costs memory.
-pub const MAX_PARKED_URBS: usize = 4096;
+/// Most IN URBs one connection may have queued (the transport core's bound).
+/// Linux usb-storage keeps one or a few in flight; thousands mean a broken
+/// or hostile client, and each queued URB costs memory.
+pub const MAX_PARKED_URBS: usize = MAX_HELD_IN;
 
-/// Parked IN URBs are completed, and further buffered messages handled, only
-/// while less than this much output waits to be sent. Otherwise a few
-/// hundred bytes (many 16 MiB IN URBs, then a CBW whose data stage is 4 GiB
-/// of padding) queue gigabytes in one call. The output is thus at most this
-/// plus one URB's data; the edge sends it and calls [`Session::service`].
-pub const MAX_PENDING_OUTPUT: usize = 8 * 1024 * 1024;
+/// One USB/IP connection: the transport core's engine over [`Usbip`].
+pub type Session<G = bool> = Engine<Usbip<G>>;
 
 /// Arbitrates the exclusive import of the one exported device between
 /// connections (the edge implements it over a shared flag).
@@ -59,173 +55,91 @@ impl ImportGate for bool {
 
 /// Why a session gave up on its connection. The edge logs it and closes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SessionError {
+    /// The bytes are not USB/IP.
     #[error(transparent)]
     Codec(#[from] CodecError),
+    /// More IN URBs than [`MAX_PARKED_URBS`] wait.
     #[error("client queued more than {MAX_PARKED_URBS} IN URBs")]
     TooManyPendingUrbs,
+    /// Input after an earlier error.
+    #[error("session already closed after an earlier error: {0}")]
+    Closed(String),
 }
 
+/// Where the conversation is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// Waiting for OP_REQ_DEVLIST or OP_REQ_IMPORT.
     Management,
     /// Imported: the connection carries URBs.
     Imported,
-    /// Done: flush [`Session::output`] and close; further input is ignored.
+    /// Done: flush the output and close; further input is ignored.
     Closing,
 }
 
 /// An IN URB waiting for device data.
 #[derive(Debug, Clone, Copy)]
-struct ParkedIn {
+pub struct ParkedIn {
     seqnum: u32,
+    address: u8,
     length: u32,
     number_of_packets: i32,
 }
 
-pub struct Session {
-    export: ExportInfo,
-    phase: Phase,
-    /// Received bytes not yet forming a whole message.
-    input: Vec<u8>,
-    output: Vec<u8>,
-    /// IN queues by endpoint address (one entry per IN endpoint used).
-    parked: Vec<(u8, VecDeque<ParkedIn>)>,
-    parked_count: usize,
+impl InRequest for ParkedIn {
+    fn endpoint(&self) -> u8 {
+        self.address
+    }
+    fn max_len(&self) -> usize {
+        // The length was capped by the codec (MAX_TRANSFER_LENGTH).
+        usize::try_from(self.length).unwrap_or(0)
+    }
 }
 
-impl Session {
-    pub fn new(export: ExportInfo) -> Self {
-        Self {
-            export,
-            phase: Phase::Management,
-            input: Vec::new(),
-            output: Vec::new(),
-            parked: Vec::new(),
-            parked_count: 0,
-        }
+type Cx<'a> = Context<'a, ParkedIn>;
+
+/// The USB/IP wire format, server side: the management phase (device list,
+/// import), then URBs translated to the device. `G` decides whether this
+/// connection may import the device.
+#[derive(Debug)]
+pub struct Usbip<G = bool> {
+    export: ExportInfo,
+    phase: Phase,
+    gate: G,
+}
+
+impl<G: ImportGate> Usbip<G> {
+    /// The protocol of a new connection exporting `export`, imports
+    /// arbitrated by `gate`.
+    pub fn new(export: ExportInfo, gate: G) -> Self {
+        Self { export, phase: Phase::Management, gate }
     }
 
+    /// A new [`Session`].
+    pub fn session(export: ExportInfo, gate: G) -> Session<G> {
+        Engine::new(Self::new(export, gate))
+    }
+
+    /// Where the conversation is.
     pub fn phase(&self) -> Phase {
         self.phase
     }
 
-    /// The edge should write [`Session::output`] and then close.
-    pub fn is_closing(&self) -> bool {
-        self.phase == Phase::Closing
+    /// The import gate (the edge reads whether it holds the device).
+    pub fn gate(&self) -> &G {
+        &self.gate
     }
 
-    /// Bytes to send to the client.
-    pub fn output(&self) -> &[u8] {
-        &self.output
-    }
-
-    /// Forget the first `n` bytes of [`Session::output`] (they were sent).
-    pub fn consume_output(&mut self, n: usize) {
-        let n = n.min(self.output.len());
-        self.output.drain(..n);
-    }
-
-    pub fn take_output(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.output)
-    }
-
-    /// IN URBs currently waiting for data.
-    pub fn parked_urbs(&self) -> usize {
-        self.parked_count
-    }
-
-    /// Whether [`Session::service`] may have work: URBs still parked or
-    /// messages still buffered after a call stopped at [`MAX_PENDING_OUTPUT`].
-    pub fn wants_service(&self) -> bool {
-        self.phase == Phase::Imported && (self.parked_count > 0 || !self.input.is_empty())
-    }
-
-    /// Continues where the last call stopped once its output was sent:
-    /// completes parked IN URBs and handles buffered messages.
-    pub fn service<D: UsbDevice + ?Sized>(
-        &mut self,
-        dev: &mut D,
-        gate: &mut dyn ImportGate,
-    ) -> Result<(), SessionError> {
-        if self.phase == Phase::Imported {
-            self.drain(dev);
-        }
-        self.receive(&[], dev, gate)
-    }
-
-    /// Feed bytes from the client. On `Err` the session is [`Phase::Closing`]:
-    /// send what [`Session::output`] holds, log the error and close.
-    pub fn receive<D: UsbDevice + ?Sized>(
-        &mut self,
-        bytes: &[u8],
-        dev: &mut D,
-        gate: &mut dyn ImportGate,
-    ) -> Result<(), SessionError> {
-        if self.phase == Phase::Closing {
-            return Ok(());
-        }
-        self.input.extend_from_slice(bytes);
-        let mut input = std::mem::take(&mut self.input);
-        let mut used = 0;
-        let result = self.process(&input, &mut used, dev, gate);
-        match result {
-            Ok(()) if self.phase != Phase::Closing => {
-                input.drain(..used.min(input.len()));
-                self.input = input;
-            }
-            _ => self.phase = Phase::Closing,
-        }
-        result
-    }
-
-    fn process<D: UsbDevice + ?Sized>(
-        &mut self,
-        input: &[u8],
-        used: &mut usize,
-        dev: &mut D,
-        gate: &mut dyn ImportGate,
-    ) -> Result<(), SessionError> {
-        loop {
-            let rest = input.get(*used..).unwrap_or_default();
-            match self.phase {
-                Phase::Closing => return Ok(()),
-                Phase::Management => match OpRequest::decode(rest)? {
-                    Decoded::NeedMore => return Ok(()),
-                    Decoded::Done { message, consumed } => {
-                        *used += consumed;
-                        self.management(message, dev, gate);
-                    }
-                },
-                Phase::Imported if self.output.len() >= MAX_PENDING_OUTPUT => return Ok(()),
-                Phase::Imported => match ClientMessage::decode(rest)? {
-                    Decoded::NeedMore => return Ok(()),
-                    Decoded::Done { message, consumed } => {
-                        *used += consumed;
-                        match message {
-                            ClientMessage::Submit { cmd, data } => self.submit(&cmd, data, dev)?,
-                            ClientMessage::Unlink(cmd) => self.unlink(&cmd),
-                        }
-                        self.drain(dev);
-                    }
-                },
-            }
-        }
-    }
-
-    fn management<D: UsbDevice + ?Sized>(
-        &mut self,
-        request: OpRequest,
-        dev: &mut D,
-        gate: &mut dyn ImportGate,
-    ) {
+    fn management<D: UsbDevice + ?Sized>(&mut self, out: &mut Output, request: OpRequest, dev: &mut D) {
+        let mut reply = Vec::new();
         match request {
             OpRequest::Devlist => {
                 debug!("OP_REQ_DEVLIST");
-                let reply =
+                let devlist =
                     OpReply::Devlist { status: OpStatus::OK, devices: vec![self.export.exported(dev)] };
-                reply.encode(&mut self.output);
+                devlist.encode(&mut reply);
                 // usbip_protocol.rst: "Finally the TCP/IP connection is closed."
                 self.phase = Phase::Closing;
             }
@@ -233,7 +147,7 @@ impl Session {
                 // Only the bytes up to the NUL count: Windows clients leave garbage after it.
                 let status = if busid.as_bytes() != self.export.busid.as_bytes() {
                     OpStatus::NODEV
-                } else if !gate.try_claim() {
+                } else if !self.gate.try_claim() {
                     OpStatus::DEV_BUSY
                 } else {
                     OpStatus::OK
@@ -242,18 +156,21 @@ impl Session {
                 if status == OpStatus::OK {
                     dev.reset();
                     let record = self.export.record(dev);
-                    OpReply::Import { status, device: Some(record) }.encode(&mut self.output);
+                    OpReply::Import { status, device: Some(record) }.encode(&mut reply);
+                    info!(busid = %self.export.busid.to_string_lossy(), "USB/IP client imported the device");
                     self.phase = Phase::Imported;
                 } else {
-                    OpReply::Import { status, device: None }.encode(&mut self.output);
+                    OpReply::Import { status, device: None }.encode(&mut reply);
                     self.phase = Phase::Closing;
                 }
             }
         }
+        out.extend_from_slice(&reply);
     }
 
     fn submit<D: UsbDevice + ?Sized>(
         &mut self,
+        cx: &mut Cx<'_>,
         cmd: &CmdSubmit,
         data: &[u8],
         dev: &mut D,
@@ -261,98 +178,183 @@ impl Session {
         let basic = cmd.basic;
         trace!(seqnum = basic.seqnum, ep = basic.ep, dir = ?basic.direction, len = cmd.transfer_buffer_length, "CMD_SUBMIT");
         if basic.ep == 0 {
-            self.control(cmd, data, dev);
+            control(cx.out, cmd, data, dev);
             return Ok(());
         }
         let Some(address) = bulk_endpoint(cmd, dev) else {
             warn!(ep = basic.ep, dir = ?basic.direction, "URB for an endpoint the device does not have: -EPIPE");
-            self.reply(cmd, errno::EPIPE, 0);
+            reply(cx.out, cmd, errno::EPIPE, 0);
             return Ok(());
         };
         if basic.direction == Direction::IN {
-            if self.parked_count >= MAX_PARKED_URBS {
-                return Err(SessionError::TooManyPendingUrbs);
-            }
             let urb = ParkedIn {
                 seqnum: basic.seqnum,
+                address,
                 length: cmd.transfer_buffer_length,
                 number_of_packets: reply_packets(cmd.number_of_packets),
             };
-            match self.parked.iter_mut().find(|(a, _)| *a == address) {
-                Some((_, queue)) => queue.push_back(urb),
-                None => self.parked.push((address, VecDeque::from([urb]))),
-            }
-            self.parked_count += 1;
+            cx.held.push(urb).map_err(|_| SessionError::TooManyPendingUrbs)?;
         } else {
-            match dev.bulk_out(address, data) {
-                OutResult::Accepted(n) => self.reply(cmd, 0, n.min(data.len())),
-                OutResult::Stall => self.reply(cmd, errno::EPIPE, 0),
-            }
+            out_completed(cx.out, cmd, dev.bulk_out(address, data), data.len());
         }
         Ok(())
     }
 
-    /// Endpoint 0. SET_CONFIGURATION, SET_INTERFACE and CLEAR_FEATURE(halt)
-    /// arrive here as ordinary requests and are the device's business.
-    fn control<D: UsbDevice + ?Sized>(&mut self, cmd: &CmdSubmit, data: &[u8], dev: &mut D) {
-        let setup = Setup::from_bytes(cmd.setup);
-        if cmd.basic.direction == Direction::IN {
-            match dev.control(&setup, &[]) {
-                ControlResult::Data(reply) => {
-                    let limit = usize::try_from(cmd.transfer_buffer_length).unwrap_or(usize::MAX);
-                    let reply = reply.get(..limit).unwrap_or(&reply);
-                    let ret =
-                        ret_submit(cmd.basic.seqnum, 0, reply.len(), reply_packets(cmd.number_of_packets));
-                    ret.encode(reply, &mut self.output);
-                }
-                ControlResult::Ack => self.reply(cmd, 0, 0),
-                ControlResult::Stall => self.reply(cmd, errno::EPIPE, 0),
-            }
-        } else {
-            // An OUT reply never carries data; actual_length is what was consumed.
-            match dev.control(&setup, data) {
-                ControlResult::Ack | ControlResult::Data(_) => self.reply(cmd, 0, data.len()),
-                ControlResult::Stall => self.reply(cmd, errno::EPIPE, 0),
-            }
-        }
+    /// A large bulk OUT URB in its own buffer, lent to the device (write-behind).
+    fn submit_lent<D: UsbDevice + ?Sized>(&mut self, cx: &mut Cx<'_>, lent: LentOut, dev: &mut D) {
+        let cmd = match ClientMessage::decode(lent.frame()) {
+            Ok(Decoded::Done { message: ClientMessage::Submit { cmd, .. }, .. }) => cmd,
+            _ => return cx.recycle(lent),
+        };
+        let Some(address) = bulk_endpoint(&cmd, dev) else {
+            warn!(ep = cmd.basic.ep, "URB for an endpoint the device does not have: -EPIPE");
+            reply(cx.out, &cmd, errno::EPIPE, 0);
+            return cx.recycle(lent);
+        };
+        let len = lent.data_range().len();
+        let result = cx.bulk_out_lent(dev, address, lent);
+        out_completed(cx.out, &cmd, result, len);
     }
 
-    fn unlink(&mut self, cmd: &CmdUnlink) {
-        let mut status = 0;
-        for (_, queue) in &mut self.parked {
-            if let Some(i) = queue.iter().position(|u| u.seqnum == cmd.unlink_seqnum) {
-                queue.remove(i);
-                self.parked_count -= 1;
-                status = errno::ECONNRESET;
-                break;
-            }
-        }
+    fn unlink(&mut self, cx: &mut Cx<'_>, cmd: &CmdUnlink) {
+        let status = match cx.held.remove_first(|u| u.seqnum == cmd.unlink_seqnum) {
+            Some(_) => errno::ECONNRESET,
+            None => 0,
+        };
         debug!(seqnum = cmd.basic.seqnum, unlink = cmd.unlink_seqnum, status, "CMD_UNLINK");
         let ret = RetUnlink { basic: UrbBasic::reply(cmd.basic.seqnum), status };
-        self.output.extend_from_slice(&ret.to_bytes());
+        cx.out.extend_from_slice(&ret.to_bytes());
     }
+}
 
-    /// Complete queued IN URBs, oldest first per endpoint, while the device
-    /// has data or stalls.
-    fn drain<D: UsbDevice + ?Sized>(&mut self, dev: &mut D) {
-        for (address, queue) in &mut self.parked {
-            while let Some(urb) = queue.front() {
-                if self.output.len() >= MAX_PENDING_OUTPUT
-                    || !complete_in(&mut self.output, dev, *address, urb)
-                {
-                    break;
-                }
-                queue.pop_front();
-                self.parked_count -= 1;
-            }
+impl<G: ImportGate> Protocol for Usbip<G> {
+    type Request = ParkedIn;
+    type Error = SessionError;
+
+    fn header_len(&self) -> usize {
+        match self.phase {
+            Phase::Management => OP_COMMON_LEN,
+            Phase::Imported | Phase::Closing => URB_HEADER_LEN,
         }
     }
 
-    /// RET_SUBMIT without data.
-    fn reply(&mut self, cmd: &CmdSubmit, status: i32, actual_length: usize) {
-        let ret = ret_submit(cmd.basic.seqnum, status, actual_length, reply_packets(cmd.number_of_packets));
-        self.output.extend_from_slice(&ret.to_bytes());
+    fn frame_len(&self, buf: &[u8]) -> Result<Option<usize>, SessionError> {
+        Ok(match self.phase {
+            Phase::Management => OpRequest::frame_len(buf)?,
+            Phase::Imported | Phase::Closing => ClientMessage::frame_len(buf)?,
+        })
     }
+
+    fn out_data_start(&self, frame: &[u8]) -> Option<usize> {
+        // A CMD_SUBMIT OUT (command 1, direction 0) to a non-control endpoint.
+        let word = |at: usize| frame.get(at..at + 4).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes);
+        let bulk_out = self.phase == Phase::Imported
+            && word(0x00) == Some(1)
+            && word(0x0C) == Some(Direction::OUT.0)
+            && word(0x10).is_some_and(|ep| ep != 0);
+        bulk_out.then_some(URB_HEADER_LEN)
+    }
+
+    fn handle<D: UsbDevice + ?Sized>(
+        &mut self,
+        cx: &mut Cx<'_>,
+        dev: &mut D,
+        frame: Frame<'_>,
+    ) -> Result<(), SessionError> {
+        let bytes = match frame {
+            Frame::Lent(lent) => {
+                self.submit_lent(cx, lent, dev);
+                return Ok(());
+            }
+            Frame::Borrowed(bytes) => bytes,
+        };
+        match self.phase {
+            Phase::Closing => {}
+            Phase::Management => {
+                if let Decoded::Done { message, .. } = OpRequest::decode(bytes)? {
+                    self.management(cx.out, message, dev);
+                }
+            }
+            Phase::Imported => match ClientMessage::decode(bytes)? {
+                Decoded::Done { message: ClientMessage::Submit { cmd, data }, .. } => {
+                    self.submit(cx, &cmd, data, dev)?
+                }
+                Decoded::Done { message: ClientMessage::Unlink(cmd), .. } => self.unlink(cx, &cmd),
+                Decoded::NeedMore => {}
+            },
+        }
+        Ok(())
+    }
+
+    fn in_reply_prefix(&self) -> usize {
+        URB_HEADER_LEN
+    }
+
+    fn write_in_reply_header(&self, urb: &ParkedIn, len: usize, dst: &mut [u8]) -> Result<(), SessionError> {
+        trace!(seqnum = urb.seqnum, actual = len, "RET_SUBMIT IN");
+        let header = ret_submit(urb.seqnum, 0, len, urb.number_of_packets).to_bytes();
+        if let Some(slot) = dst.get_mut(..URB_HEADER_LEN) {
+            slot.copy_from_slice(&header);
+        }
+        Ok(())
+    }
+
+    fn stall_in_reply(&self, urb: &ParkedIn, out: &mut Output) -> Result<(), SessionError> {
+        trace!(seqnum = urb.seqnum, "RET_SUBMIT IN: -EPIPE");
+        out.extend_from_slice(&ret_submit(urb.seqnum, errno::EPIPE, 0, urb.number_of_packets).to_bytes());
+        Ok(())
+    }
+
+    fn handshake_done(&self) -> bool {
+        self.phase != Phase::Management
+    }
+
+    fn is_closing(&self) -> bool {
+        self.phase == Phase::Closing
+    }
+
+    fn closed_error(reason: String) -> SessionError {
+        SessionError::Closed(reason)
+    }
+}
+
+/// Endpoint 0. SET_CONFIGURATION, SET_INTERFACE and CLEAR_FEATURE(halt)
+/// arrive here as ordinary requests and are the device's business.
+fn control<D: UsbDevice + ?Sized>(out: &mut Output, cmd: &CmdSubmit, data: &[u8], dev: &mut D) {
+    let setup = Setup::from_bytes(cmd.setup);
+    if cmd.basic.direction == Direction::IN {
+        match dev.control(&setup, &[]) {
+            ControlResult::Data(bytes) => {
+                let limit = usize::try_from(cmd.transfer_buffer_length).unwrap_or(usize::MAX);
+                let bytes = bytes.get(..limit).unwrap_or(&bytes);
+                let ret = ret_submit(cmd.basic.seqnum, 0, bytes.len(), reply_packets(cmd.number_of_packets));
+                out.extend_from_slice(&ret.to_bytes());
+                out.extend_from_slice(bytes);
+            }
+            ControlResult::Ack => reply(out, cmd, 0, 0),
+            ControlResult::Stall => reply(out, cmd, errno::EPIPE, 0),
+        }
+    } else {
+        // An OUT reply never carries data; actual_length is what was consumed.
+        match dev.control(&setup, data) {
+            ControlResult::Ack | ControlResult::Data(_) => reply(out, cmd, 0, data.len()),
+            ControlResult::Stall => reply(out, cmd, errno::EPIPE, 0),
+        }
+    }
+}
+
+/// The RET_SUBMIT of a bulk OUT of `len` bytes.
+fn out_completed(out: &mut Output, cmd: &CmdSubmit, result: OutResult, len: usize) {
+    match result {
+        OutResult::Accepted(n) => reply(out, cmd, 0, n.min(len)),
+        OutResult::Stall => reply(out, cmd, errno::EPIPE, 0),
+    }
+}
+
+/// RET_SUBMIT without data.
+fn reply(out: &mut Output, cmd: &CmdSubmit, status: i32, actual_length: usize) {
+    let ret = ret_submit(cmd.basic.seqnum, status, actual_length, reply_packets(cmd.number_of_packets));
+    out.extend_from_slice(&ret.to_bytes());
 }
 
 fn ret_submit(seqnum: u32, status: i32, actual_length: usize, number_of_packets: i32) -> RetSubmit {
@@ -381,30 +383,4 @@ fn bulk_endpoint<D: UsbDevice + ?Sized>(cmd: &CmdSubmit, dev: &D) -> Option<u8> 
         .iter()
         .any(|e| e.address == address && e.transfer_type == TransferType::Bulk)
         .then_some(address)
-}
-
-/// Try one queued IN URB: the device writes straight into the outgoing
-/// buffer after a reserved header. `false` (and nothing written) if the
-/// device has no data yet.
-fn complete_in<D: UsbDevice + ?Sized>(out: &mut Vec<u8>, dev: &mut D, address: u8, urb: &ParkedIn) -> bool {
-    let start = out.len();
-    // The length was capped by the codec (MAX_TRANSFER_LENGTH).
-    let length = usize::try_from(urb.length).unwrap_or(0);
-    out.resize(start + URB_HEADER_LEN + length, 0);
-    let data = out.get_mut(start + URB_HEADER_LEN..).unwrap_or_default();
-    let (status, actual) = match dev.bulk_in(address, data) {
-        InResult::Data(n) => (0, n.min(length)),
-        InResult::Stall => (errno::EPIPE, 0),
-        InResult::Pending => {
-            out.truncate(start);
-            return false;
-        }
-    };
-    trace!(seqnum = urb.seqnum, status, actual, "RET_SUBMIT IN");
-    out.truncate(start + URB_HEADER_LEN + actual);
-    let header = ret_submit(urb.seqnum, status, actual, urb.number_of_packets).to_bytes();
-    if let Some(slot) = out.get_mut(start..start + URB_HEADER_LEN) {
-        slot.copy_from_slice(&header);
-    }
-    true
 }

@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use crate::codec::*;
 use crate::export::ExportInfo;
 use crate::fake::{DEVICE_DESCRIPTOR, FakeDevice};
-use crate::session::{MAX_PARKED_URBS, Phase, Session, SessionError};
+use crate::session::{MAX_PARKED_URBS, Phase, Session, SessionError, Usbip};
 use vstick_usb::UsbDevice;
 
 /// One decoded server message, owned.
@@ -21,8 +21,6 @@ pub enum Reply {
 pub struct Client<D: UsbDevice = FakeDevice> {
     pub session: Session,
     pub dev: D,
-    /// The import gate: `true` once some connection holds the device.
-    pub taken: bool,
     next_seqnum: u32,
     pub is_in: HashMap<u32, bool>,
     inbox: Vec<u8>,
@@ -45,9 +43,8 @@ impl Client {
 impl<D: UsbDevice> Client<D> {
     pub fn with(dev: D) -> Self {
         Self {
-            session: Session::new(export()),
+            session: Usbip::session(export(), false),
             dev,
-            taken: false,
             next_seqnum: 1,
             is_in: HashMap::new(),
             inbox: Vec::new(),
@@ -58,12 +55,12 @@ impl<D: UsbDevice> Client<D> {
         let mut c = Self::with(dev);
         let reply = c.op(&OpRequest::Import { busid: BusId::new("1-1").unwrap() });
         assert!(matches!(reply, OpReply::Import { status: OpStatus::OK, device: Some(_) }));
-        assert_eq!(c.session.phase(), Phase::Imported);
+        assert_eq!(c.session.protocol().phase(), Phase::Imported);
         c
     }
 
     pub fn send(&mut self, bytes: &[u8]) -> Result<(), SessionError> {
-        let result = self.session.receive(bytes, &mut self.dev, &mut self.taken);
+        let result = self.session.receive(&mut self.dev, bytes);
         self.inbox.extend(self.session.take_output());
         result
     }
@@ -210,7 +207,7 @@ fn devlist_reports_the_device_and_closes() {
     // Anything after the reply is ignored.
     c.send(&[0xFF; 100]).unwrap();
     assert!(c.session.output().is_empty());
-    assert!(!c.taken, "listing does not claim the device");
+    assert!(!*c.session.protocol().gate(), "listing does not claim the device");
     assert_eq!(c.dev.resets, 0);
 }
 
@@ -229,9 +226,9 @@ fn import_claims_and_resets_the_device() {
     let reply = c.op(&OpRequest::Import { busid: BusId::new("1-1").unwrap() });
     let OpReply::Import { status: OpStatus::OK, device: Some(record) } = reply else { panic!("{reply:?}") };
     assert_eq!(record, export().record(&c.dev));
-    assert!(c.taken);
+    assert!(*c.session.protocol().gate());
     assert_eq!(c.dev.resets, 1);
-    assert_eq!(c.session.phase(), Phase::Imported);
+    assert_eq!(c.session.protocol().phase(), Phase::Imported);
 }
 
 #[test]
@@ -250,7 +247,7 @@ fn import_of_unknown_busid_is_nodev() {
         let reply = c.op(&OpRequest::Import { busid: BusId::new(busid).unwrap() });
         assert_eq!(reply, OpReply::Import { status: OpStatus::NODEV, device: None }, "{busid:?}");
         assert!(c.session.is_closing());
-        assert!(!c.taken);
+        assert!(!*c.session.protocol().gate());
         assert_eq!(c.dev.resets, 0);
     }
 }
@@ -258,7 +255,7 @@ fn import_of_unknown_busid_is_nodev() {
 #[test]
 fn import_of_a_taken_device_is_busy() {
     let mut c = Client::new();
-    c.taken = true;
+    c.session = Usbip::session(export(), true);
     let reply = c.op(&OpRequest::Import { busid: BusId::new("1-1").unwrap() });
     assert_eq!(reply, OpReply::Import { status: OpStatus::DEV_BUSY, device: None });
     assert!(c.session.is_closing());
@@ -277,7 +274,7 @@ fn bad_management_input_closes() {
         assert_eq!(c.send(&bytes), Err(SessionError::Codec(expected)));
         assert!(c.session.is_closing());
         assert!(c.session.output().is_empty());
-        assert_eq!(c.send(&bytes), Ok(()), "a closing session ignores input");
+        assert!(matches!(c.send(&bytes), Err(SessionError::Closed(_))), "a failed session stays failed");
     }
 }
 
@@ -288,11 +285,11 @@ fn truncated_requests_wait_for_more() {
     OpRequest::Import { busid: BusId::new("1-1").unwrap() }.encode(&mut bytes);
     for b in &bytes[..bytes.len() - 1] {
         c.send(&[*b]).unwrap();
-        assert_eq!(c.session.phase(), Phase::Management);
+        assert_eq!(c.session.protocol().phase(), Phase::Management);
         assert!(c.session.output().is_empty());
     }
     c.send(&bytes[bytes.len() - 1..]).unwrap();
-    assert_eq!(c.session.phase(), Phase::Imported);
+    assert_eq!(c.session.protocol().phase(), Phase::Imported);
 }
 
 fn get_descriptor_urb() -> Vec<u8> {
@@ -380,10 +377,10 @@ fn in_urbs_park_until_data_and_complete_fifo() {
     let b = c.bulk_in(4);
     let d = c.bulk_in(8);
     assert_eq!(c.replies(), vec![], "no data yet: nothing answered");
-    assert_eq!(c.session.parked_urbs(), 3);
+    assert_eq!(c.session.held_in_requests(), 3);
     let o = c.bulk_out(b"aaaabbbbcc");
     assert_eq!(c.replies(), vec![out_ok(o, 10), ok(a, b"aaaa"), ok(b, b"bbbb"), ok(d, b"cc")]);
-    assert_eq!(c.session.parked_urbs(), 0);
+    assert_eq!(c.session.held_in_requests(), 0);
 }
 
 #[test]
@@ -456,7 +453,7 @@ fn urbs_for_missing_endpoints_get_epipe() {
             failed(s5, errno::EPIPE)
         ]
     );
-    assert_eq!(c.session.parked_urbs(), 0);
+    assert_eq!(c.session.held_in_requests(), 0);
     assert!(c.dev.loopback.is_empty(), "nothing reached the device");
 }
 
@@ -492,7 +489,7 @@ fn unlink_of_parked_urb_cancels_it_for_good() {
     let b = c.bulk_in(4);
     let u = c.unlink(a);
     assert_eq!(c.replies(), vec![Reply::Unlink { seqnum: u, status: errno::ECONNRESET }]);
-    assert_eq!(c.session.parked_urbs(), 1);
+    assert_eq!(c.session.held_in_requests(), 1);
     // Data now goes to b; a never gets a RET_SUBMIT.
     let o = c.bulk_out(b"wxyz1234");
     assert_eq!(c.replies(), vec![out_ok(o, 8), ok(b, b"wxyz")]);
@@ -700,7 +697,7 @@ proptest! {
         }
         // Every URB is answered, cancelled, or still parked.
         let unanswered = submitted.iter().filter(|s| !answered.contains(*s) && !cancelled.contains(*s)).count();
-        prop_assert_eq!(unanswered, c.session.parked_urbs());
+        prop_assert_eq!(unanswered, c.session.held_in_requests());
         prop_assert!(written.starts_with(&read), "IN data out of order");
     }
 }

@@ -10,11 +10,11 @@
 use vstick_media::MemoryImage;
 use vstick_scsi::{LunConfig, LunKind, Target};
 use vstick_usb::{Identity, MassStorageDevice};
+use vstick_usbip::MAX_PENDING_OUTPUT;
 use vstick_usbip::codec::{
     BusId, ClientMessage, CmdSubmit, Decoded, Direction, OpRequest, ServerMessage, URB_HEADER_LEN, UrbBasic,
 };
-use vstick_usbip::session::MAX_PENDING_OUTPUT;
-use vstick_usbip::{ExportInfo, Session};
+use vstick_usbip::{ExportInfo, Usbip};
 
 fn device() -> MassStorageDevice {
     let lun = LunConfig {
@@ -72,11 +72,10 @@ fn replies(mut out: &[u8]) -> (usize, usize) {
 #[test]
 fn parked_in_urbs_are_completed_in_bounded_batches() {
     let mut dev = device();
-    let mut gate = false;
-    let mut session = Session::new(ExportInfo::new("1-1").unwrap());
+    let mut session = Usbip::session(ExportInfo::new("1-1").unwrap(), false);
     let mut input = Vec::new();
     OpRequest::Import { busid: BusId::new("1-1").unwrap() }.encode(&mut input);
-    session.receive(&input, &mut dev, &mut gate).unwrap();
+    session.receive(&mut dev, &input).unwrap();
     let _ = session.take_output();
 
     // Six 16 MiB IN URBs, then a CBW announcing 80 MiB of data-in: five
@@ -88,7 +87,7 @@ fn parked_in_urbs_are_completed_in_bounded_batches() {
     }
     submit(1, Direction::OUT, 2, 31, &inquiry_cbw(5 * URB), &mut input);
     assert!(input.len() < 1024);
-    session.receive(&input, &mut dev, &mut gate).unwrap();
+    session.receive(&mut dev, &input).unwrap();
 
     let limit = MAX_PENDING_OUTPUT + URB as usize + 2 * URB_HEADER_LEN;
     let (mut count, mut bytes, mut batches) = (0, 0, 0);
@@ -102,11 +101,11 @@ fn parked_in_urbs_are_completed_in_bounded_batches() {
         count += n;
         bytes += b;
         batches += 1;
-        assert!(session.wants_service() || session.parked_urbs() == 0);
-        session.service(&mut dev, &mut gate).unwrap();
+        assert!(session.wants_service() || session.held_in_requests() == 0);
+        session.service(&mut dev).unwrap();
     }
     assert!(batches > 1, "the completions must come in several batches");
     assert_eq!(count, 6, "every parked URB completes");
     assert_eq!(bytes, 5 * URB as usize + 13, "80 MiB of data and the 13-byte CSW");
-    assert_eq!(session.parked_urbs(), 0);
+    assert_eq!(session.held_in_requests(), 0);
 }
