@@ -10,8 +10,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use vstick_usbip::codec::{ClientMessage, Decoded, MAX_TRANSFER_LENGTH, OpReply, OpRequest, ServerMessage};
-use vstick_usbip::session::MAX_PENDING_OUTPUT;
-use vstick_usbip::{ExportInfo, MAX_PARKED_URBS, Session};
+use vstick_transport::Connection;
+use vstick_usbip::{ExportInfo, MAX_PARKED_URBS, MAX_PENDING_OUTPUT, Usbip};
 
 fn check_codec(stream: &[u8]) {
     if let Ok(Decoded::Done { message: msg, consumed: used }) = OpRequest::decode(stream) {
@@ -44,40 +44,37 @@ fuzz_target!(|data: &[u8]| {
 
     let (mut dev, cd) = vstick_fuzz::device();
     let export = ExportInfo::new("1-1").expect("valid bus id");
-    let mut session = Session::new(export);
     // `true` = another connection holds the device already.
-    let mut gate = head & 8 != 0;
+    let session = Usbip::session(export, head & 8 != 0);
+    // The transport core's driver, as every edge runs it.
+    let mut conn = Connection::new(session, &mut dev);
     for chunk in vstick_fuzz::chunks(stream, pattern) {
-        let mut result = session.receive(chunk, &mut dev, &mut gate);
-        assert!(session.parked_urbs() <= MAX_PARKED_URBS);
-        // As the TCP edge does: send a batch, then let the session go on.
-        loop {
-            let out = session.take_output();
+        let result = conn.receive(chunk);
+        assert!(conn.engine().held_in_requests() <= MAX_PARKED_URBS);
+        while let Ok(Some(batch)) = conn.poll_transmit() {
             assert!(
-                out.len() <= MAX_PENDING_OUTPUT + MAX_TRANSFER_LENGTH as usize + 4096,
+                batch.len() <= MAX_PENDING_OUTPUT + MAX_TRANSFER_LENGTH as usize + 4096,
                 "{} bytes queued",
-                out.len()
+                batch.len()
             );
             if vstick_fuzz::tracing_on() {
                 eprintln!(
                     "received {} bytes: {result:?}; sent {} bytes: {:02x?}",
                     chunk.len(),
-                    out.len(),
-                    &out[..out.len().min(64)]
+                    batch.len(),
+                    &batch[..batch.len().min(64)]
                 );
             }
-            if out.is_empty() || result.is_err() || !session.wants_service() {
-                break;
-            }
-            result = session.service(&mut dev, &mut gate);
         }
+        conn.run_deferred();
         if result.is_err() {
-            assert!(session.is_closing());
+            assert!(conn.is_closing());
             break;
         }
-        if session.is_closing() {
+        if conn.is_closing() {
             break;
         }
     }
+    drop(conn);
     vstick_fuzz::assert_cd_intact(&cd);
 });

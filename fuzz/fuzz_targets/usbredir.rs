@@ -10,8 +10,7 @@
 use libfuzzer_sys::fuzz_target;
 use vstick_usbredir::codec::{self, MAX_PACKET_LEN};
 use vstick_usbredir::proto::WireFormat;
-use vstick_usbredir::session::MAX_PENDING_OUTPUT;
-use vstick_usbredir::{MAX_BULK_LENGTH, Session};
+use vstick_usbredir::{MAX_BULK_LENGTH, MAX_PENDING_OUTPUT};
 
 fn format(bits: u8) -> WireFormat {
     WireFormat {
@@ -65,39 +64,36 @@ fuzz_target!(|data: &[u8]| {
     check_codec(stream);
 
     let (mut dev, cd) = vstick_fuzz::device();
-    let mut session = Session::new();
-    check_output(WireFormat::INITIAL, &session.take_output());
+    // The transport core's driver, as every edge runs it: receive, send the
+    // batches, then the deferred write.
+    let mut conn = vstick_usbredir::connection(&mut dev);
+    while let Ok(Some(batch)) = conn.poll_transmit() {
+        check_output(WireFormat::INITIAL, batch);
+    }
     for chunk in vstick_fuzz::chunks(stream, pattern) {
-        let mut result = session.receive(&mut dev, chunk);
-        assert!(session.buffered_input_len() <= MAX_PACKET_LEN as usize + 16);
-        // As the TCP edge does: send a batch, then let the session go on.
-        loop {
-            let out = session.take_output();
-            // One batch: at most MAX_PENDING_OUTPUT + one bulk reply, plus the small
-            // replies to the other packets of this (at most 4 KiB) input.
+        let result = conn.receive(chunk);
+        assert!(conn.engine().buffered_input_len() <= MAX_PACKET_LEN as usize + 16);
+        let fmt = conn.engine().protocol().wire_format();
+        // One batch: at most MAX_PENDING_OUTPUT + one bulk reply, plus the small
+        // replies to the other packets of this (at most 4 KiB) input.
+        while let Ok(Some(batch)) = conn.poll_transmit() {
             assert!(
-                out.len() <= MAX_PENDING_OUTPUT + MAX_BULK_LENGTH as usize + (1 << 20),
+                batch.len() <= MAX_PENDING_OUTPUT + MAX_BULK_LENGTH as usize + (1 << 20),
                 "{} bytes queued",
-                out.len()
+                batch.len()
             );
-            check_output(session.wire_format(), &out);
-            if out.is_empty() || result.is_err() || session.queued_in_requests() == 0 {
-                break;
-            }
-            result = session.service(&mut dev);
+            check_output(fmt, batch);
         }
-        // Then, as the edge does, the write a large bulk OUT left for later.
-        if session.has_lent_buffer() {
-            session.reclaim(dev.run_deferred());
-        }
+        conn.run_deferred();
         if vstick_fuzz::tracing_on() {
             eprintln!("received {} bytes: {result:?}", chunk.len());
         }
         if result.is_err() {
             // A failed session stays failed.
-            assert!(session.receive(&mut dev, b"").is_err());
+            assert!(conn.receive(b"").is_err());
             break;
         }
     }
+    drop(conn);
     vstick_fuzz::assert_cd_intact(&cd);
 });
