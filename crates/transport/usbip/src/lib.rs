@@ -19,10 +19,12 @@
 
 pub mod codec;
 pub mod export;
+#[cfg(feature = "tokio")]
 pub mod net;
 pub mod session;
 
 pub use export::{DEFAULT_BUSID, ExportInfo, InvalidBusId};
+#[cfg(feature = "tokio")]
 pub use net::{DEFAULT_PORT, serve};
 pub use session::{ImportGate, MAX_PARKED_URBS, Phase, Session, SessionError, Usbip};
 pub use vstick_transport::MAX_PENDING_OUTPUT;
@@ -34,7 +36,7 @@ mod codec_tests;
 mod fake;
 #[cfg(test)]
 mod full_stack_tests;
-#[cfg(test)]
+#[cfg(all(test, feature = "tokio"))]
 mod net_tests;
 #[cfg(test)]
 mod session_tests;

@@ -22,10 +22,14 @@
 //! IN replies are cut to [`session::MAX_CONTROL_IN`] (4096) bytes.
 
 pub mod codec;
+#[cfg(feature = "tokio")]
 pub mod net;
 pub mod proto;
 pub mod session;
+#[cfg(feature = "tls")]
+mod tls;
 
+#[cfg(feature = "tokio")]
 pub use net::{ConnectionError, connect, run_connection, serve};
 pub use session::{MAX_BULK_LENGTH, OUR_CAPS, PeerHello, Redir, Session, SessionError, VERSION};
 pub use vstick_transport::MAX_PENDING_OUTPUT;

@@ -6,14 +6,14 @@
 use std::fmt::Display;
 use std::future::Future;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+#[cfg(feature = "tls")]
+pub use crate::tls::{TlsAcceptor, TlsSetupError, tls_acceptor};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs, UnixListener, UnixStream};
-pub use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls;
 use tracing::{debug, info, warn};
 
 use vstick_transport::{Connection, DriveError};
@@ -30,6 +30,12 @@ const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 /// cannot hold the one-guest-at-a-time device.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What accepts TLS on a listener (nothing without the `tls` feature).
+#[cfg(feature = "tls")]
+type Acceptor = TlsAcceptor;
+#[cfg(not(feature = "tls"))]
+type Acceptor = std::convert::Infallible;
+
 /// How a connection ended.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
@@ -37,53 +43,11 @@ pub enum ConnectionError {
     Io(#[from] io::Error),
     #[error("{0}")]
     Protocol(#[from] SessionError),
+    /// The TLS handshake failed.
     #[error("TLS handshake failed: {0}")]
     Tls(io::Error),
     #[error("no hello within {} s", HELLO_TIMEOUT.as_secs())]
     HelloTimeout,
-}
-
-/// Largest TLS record we send: 4096 bytes of data plus the 5-byte header.
-/// QEMU 7.2's chardev reads at most 4096 bytes per wake-up and is woken by
-/// the socket only, so the rest of a larger record would sit decrypted in
-/// GnuTLS until more bytes arrived: a 4 KiB READ hung until the guest's SCSI
-/// timeout (seen with tests/guest/tls.sh before this limit).
-const TLS_MAX_RECORD: usize = 4096 + 5;
-
-/// Why the TLS server identity could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum TlsSetupError {
-    #[error("{path}: {problem}")]
-    File { path: PathBuf, problem: String },
-    #[error("certificate and key do not go together: {0}")]
-    Config(#[from] rustls::Error),
-}
-
-/// A TLS acceptor (rustls, ring provider; TLS 1.2 and 1.3) presenting the
-/// certificate chain in `cert` (PEM, server certificate first) with the
-/// private key in `key` (PEM: PKCS#8, PKCS#1 or SEC1). No client
-/// certificates are asked for. QEMU's `tls-creds-x509,endpoint=client`
-/// checks the chain against its `ca-cert.pem` and the name against the
-/// chardev's `host`, so the certificate needs that host as a SAN.
-pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsSetupError> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let problem = |path: &Path, problem: String| TlsSetupError::File { path: path.to_path_buf(), problem };
-    let chain = CertificateDer::pem_file_iter(cert)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| problem(cert, format!("cannot read PEM certificates: {e}")))?;
-    if chain.is_empty() {
-        return Err(problem(cert, "no PEM certificate in the file".into()));
-    }
-    let key_der = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| problem(key, format!("cannot read a PEM private key: {e}")))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(chain, key_der)?;
-    config.max_fragment_size = Some(TLS_MAX_RECORD);
-    Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 /// A listening socket usb-guests connect to: TCP (`host=..,port=..` in QEMU's
@@ -135,6 +99,7 @@ where
     serve_with(listener, device, None, shutdown).await
 }
 
+#[cfg(feature = "tls")]
 /// [`serve`] over TLS: each usb-guest must complete a TLS handshake with
 /// `acceptor` (QEMU `-object tls-creds-x509,...,endpoint=client` and
 /// `-chardev socket,...,tls-creds=ID`) before any usbredir byte moves.
@@ -154,7 +119,7 @@ where
 async fn serve_with<L, D>(
     listener: L,
     device: Arc<Mutex<D>>,
-    tls: Option<TlsAcceptor>,
+    tls: Option<Acceptor>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()>
 where
@@ -284,7 +249,7 @@ fn log_end(peer: &str, result: Result<(), ConnectionError>) {
 /// One accepted connection: TLS handshake if configured, then the session.
 async fn accept_connection<S, D>(
     stream: S,
-    tls: Option<&TlsAcceptor>,
+    tls: Option<&Acceptor>,
     device: &Mutex<D>,
 ) -> Result<(), ConnectionError>
 where
@@ -293,6 +258,9 @@ where
 {
     match tls {
         None => run_connection(stream, device).await,
+        #[cfg(not(feature = "tls"))]
+        Some(never) => match *never {},
+        #[cfg(feature = "tls")]
         Some(acceptor) => {
             let tls_stream = tokio::time::timeout(HELLO_TIMEOUT, acceptor.accept(stream))
                 .await
@@ -331,8 +299,10 @@ mod tests {
     //! and a server certificate for `localhost` / `127.0.0.1` signed by it.
 
     use super::*;
+    use std::path::PathBuf;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::sync::oneshot;
+    use tokio_rustls::rustls;
     use vstick_media::MemoryImage;
     use vstick_scsi::{LunConfig, LunKind, Target};
     use vstick_usb::{Identity, MassStorageDevice};
