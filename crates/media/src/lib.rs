@@ -9,7 +9,7 @@ mod memory;
 mod snapshot;
 
 pub use file::{FileImage, OpenOptions};
-pub use memory::MemoryImage;
+pub use memory::{InvalidBlockSize, MemoryImage};
 pub use snapshot::SnapshotImage;
 
 use std::io;
@@ -95,6 +95,8 @@ pub enum OpenError {
     NotAFile { path: PathBuf },
     #[error("{path}: the image is empty (0 bytes); create one with `vstick image create`")]
     Empty { path: PathBuf },
+    #[error("{path}: block size {block_size} is not a power of two (use 512, 2048 or 4096)")]
+    BadBlockSize { path: PathBuf, block_size: u32 },
     #[error("{path}: smaller than one {block_size}-byte block ({len} bytes)")]
     TooSmall { path: PathBuf, len: u64, block_size: u32 },
     #[error(
