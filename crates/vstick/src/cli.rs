@@ -59,9 +59,10 @@ pub struct ServeArgs {
     /// A CD/DVD-ROM LUN backed by an ISO image (repeatable; DVD profile above CD size).
     #[arg(long, value_name = "PATH")]
     pub cdrom: Vec<PathBuf>,
-    /// Logical block size of disk LUNs (512 or 4096).
-    #[arg(long, value_name = "BYTES", default_value_t = 512, value_parser = parse_block_size)]
-    pub block_size: u32,
+    /// Logical block size of disk LUNs (512 or 4096). Default: the profile's, else 512.
+    // An Option, not a default of 512: an explicit 512 must override a profile's 4096.
+    #[arg(long, value_name = "BYTES", value_parser = parse_block_size)]
+    pub block_size: Option<u32>,
     /// Unix socket for `vstick ctl` (eject, insert, status).
     #[arg(long, value_name = "SOCKET")]
     pub control: Option<PathBuf>,

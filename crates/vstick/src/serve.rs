@@ -313,8 +313,7 @@ impl ServePlan {
             (None, None, None) => bail!("no transport: give --usbredir, --usbredir-connect or --usbip"),
             _ => bail!("the profile names more than one transport; keep one"),
         };
-        let block_size =
-            if args.block_size != 512 { args.block_size } else { profile.block_size.unwrap_or(512) };
+        let block_size = args.block_size.or(profile.block_size).unwrap_or(512);
         if block_size != 512 && block_size != 4096 {
             bail!("block size must be 512 or 4096, not {block_size}");
         }
@@ -606,6 +605,19 @@ path = "/images/stick.raw"
         std::fs::write(&profile, "usbredir = \"4000\"\nluns = 3\n").unwrap();
         let err = format!("{:#}", ServePlan::new(&args(&["--config", p]), vec![]).unwrap_err());
         assert!(err.contains("invalid stick profile"), "{err}");
+    }
+
+    #[test]
+    fn an_explicit_block_size_of_512_wins_over_the_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = dir.path().join("stick.toml");
+        std::fs::write(&profile, "usbredir = \"4000\"\nblock_size = 4096\n").unwrap();
+        let p = profile.to_str().unwrap();
+        let lun = || vec![LunSpec::Disk { path: "d.raw".into(), read_only: false }];
+        assert_eq!(ServePlan::new(&args(&["--config", p]), lun()).unwrap().block_size, 4096);
+        let plan = ServePlan::new(&args(&["--config", p, "--block-size", "512"]), lun()).unwrap();
+        assert_eq!(plan.block_size, 512, "the command line wins, 512 included");
+        assert_eq!(ServePlan::new(&args(&["--usbredir", "4000"]), lun()).unwrap().block_size, 512);
     }
 
     #[test]

@@ -210,3 +210,23 @@ fn usbredir_on_a_unix_socket() {
     assert!(child.wait().unwrap().success());
     assert!(!path.exists(), "usbredir socket removed on exit");
 }
+
+/// The help text `vstick serve --help` prints under `option` (up to the next option).
+fn option_help(help: &str, option: &str) -> String {
+    let mut lines = help.lines().skip_while(|l| !l.trim_start().starts_with(option));
+    let first = lines.next().unwrap_or_else(|| panic!("{option} not in help:\n{help}"));
+    let rest: Vec<&str> = lines.take_while(|l| !l.trim_start().starts_with('-')).collect();
+    format!("{first}\n{}", rest.join("\n"))
+}
+
+#[test]
+fn serve_help_puts_each_option_text_under_its_option() {
+    let out = run(&["serve", "--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    let tls = option_help(&help, "--tls-cert");
+    assert!(tls.contains("certificate chain"), "{tls}");
+    let speed = option_help(&help, "--usb-speed");
+    assert!(speed.contains("USB speed presented"), "{speed}");
+    assert!(!speed.contains("TLS"), "--tls-cert's text under --usb-speed: {speed}");
+}
