@@ -77,12 +77,12 @@ pub struct ServeArgs {
     /// Read transports and LUNs from a TOML stick profile (see README).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Serve --usbredir over TLS with this certificate chain (PEM), for QEMU's
-    /// `tls-creds-x509,endpoint=client` (see SECURITY.md).
     /// USB speed presented: `super` (USB 3, 1 MiB transfers; usbredir on qemu-xhci) or
     /// `high` (USB 2.0). Default: super over usbredir, high over USB/IP.
     #[arg(long, value_name = "SPEED")]
     pub usb_speed: Option<UsbSpeed>,
+    /// Serve --usbredir over TLS with this certificate chain (PEM), for QEMU's
+    /// `tls-creds-x509,endpoint=client` (see SECURITY.md).
     #[arg(long, value_name = "PATH", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// The private key (PEM) of --tls-cert.
