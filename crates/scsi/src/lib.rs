@@ -94,6 +94,10 @@ pub enum MediaError {
         "LUN {lun}: the host has locked the medium (PREVENT ALLOW MEDIUM REMOVAL); use --force to eject anyway"
     )]
     Locked { lun: u8 },
+    #[error(
+        "LUN {lun}: the host has locked the medium (PREVENT ALLOW MEDIUM REMOVAL); use --force to swap anyway"
+    )]
+    SwapLocked { lun: u8 },
     #[error("LUN {lun}: no medium to eject")]
     Empty { lun: u8 },
     #[error("LUN {lun}: {reason}")]

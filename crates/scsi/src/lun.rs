@@ -165,7 +165,14 @@ impl Lun {
         Ok(())
     }
 
-    pub fn operator_insert(&mut self, lun: u8, backend: Box<dyn BlockBackend>) -> Result<(), MediaError> {
+    /// Insert, or swap if a medium is loaded; a swap the host's lock refuses goes
+    /// ahead with `force` (the lock was on the medium that leaves, as for eject).
+    pub fn operator_insert(
+        &mut self,
+        lun: u8,
+        backend: Box<dyn BlockBackend>,
+        force: bool,
+    ) -> Result<(), MediaError> {
         let block_size = backend.block_size();
         let blocks = backend.block_count();
         if self.kind == LunKind::Optical && block_size != CD_BLOCK_SIZE {
@@ -186,12 +193,15 @@ impl Lun {
             return Err(MediaError::WrongMedium { lun, reason: "the medium holds no whole block".into() });
         }
         let was_loaded = self.is_loaded();
-        if was_loaded && self.prevent {
+        if was_loaded && self.prevent && !force {
             // A swap ejects first; the host's lock refuses that like `eject` without force.
             if self.event.is_none() {
                 self.event = Some(MediaEvent::EjectRequest);
             }
-            return Err(MediaError::Locked { lun });
+            return Err(MediaError::SwapLocked { lun });
+        }
+        if force {
+            self.prevent = false;
         }
         if was_loaded {
             // QEMU's order on a change: 06/3A/00 (removed), then 06/28/00 (changed).

@@ -273,11 +273,22 @@ impl Target {
     }
 
     /// Operator insert; swaps if a medium is present (eject, then insert).
-    /// A swap is refused while the host holds the lock (eject with force first).
+    /// A swap is refused while the host holds the lock: see [`Self::insert_with_force`].
     pub fn insert(&mut self, lun: u8, medium: Box<dyn BlockBackend>) -> Result<(), MediaError> {
+        self.insert_with_force(lun, medium, false)
+    }
+
+    /// [`Self::insert`]; with `force` a swap goes ahead although the host holds
+    /// the lock, which is released (the host sees 06/3A/00 then 06/28/00).
+    pub fn insert_with_force(
+        &mut self,
+        lun: u8,
+        medium: Box<dyn BlockBackend>,
+        force: bool,
+    ) -> Result<(), MediaError> {
         let count = self.luns.len();
         let l = self.luns.get_mut(usize::from(lun)).ok_or(MediaError::NoSuchLun { lun, count })?;
-        l.operator_insert(lun, medium)
+        l.operator_insert(lun, medium, force)
     }
 
     pub fn status(&self) -> Vec<LunStatus> {
