@@ -6,10 +6,12 @@
 mod file;
 mod lock;
 mod memory;
+mod read_only;
 mod snapshot;
 
 pub use file::{FileImage, OpenOptions};
 pub use memory::{InvalidBlockSize, MemoryImage};
+pub use read_only::ReadOnly;
 pub use snapshot::SnapshotImage;
 
 use std::io;

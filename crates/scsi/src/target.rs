@@ -57,6 +57,18 @@ struct Active {
     generation: u64,
 }
 
+/// Why [`Target::try_new`] refused a configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TargetError {
+    #[error("no LUNs: a device needs at least one disk or CD/DVD drive")]
+    NoLuns,
+    #[error("{count} LUNs requested; a USB mass-storage device has at most {max}", max = Target::MAX_LUNS)]
+    TooManyLuns { count: usize },
+    #[error("LUN {lun}: {source}")]
+    Medium { lun: usize, source: crate::MediumError },
+}
+
 /// The SCSI target: up to 16 logical units behind one transport.
 pub struct Target {
     luns: Vec<Lun>,
@@ -67,17 +79,30 @@ impl Target {
     /// Maximum number of logical units (BOT's 4-bit LUN field).
     pub const MAX_LUNS: usize = 16;
 
+    /// A target over `luns`, each medium checked against its LUN's kind with
+    /// [`crate::check_medium`] (the rule `insert` applies too).
+    pub fn try_new(luns: Vec<LunConfig>) -> Result<Self, TargetError> {
+        if luns.is_empty() {
+            return Err(TargetError::NoLuns);
+        }
+        if luns.len() > Self::MAX_LUNS {
+            return Err(TargetError::TooManyLuns { count: luns.len() });
+        }
+        for (lun, config) in luns.iter().enumerate() {
+            if let Some(medium) = &config.medium {
+                crate::check_medium(config.kind, medium.as_ref())
+                    .map_err(|source| TargetError::Medium { lun, source })?;
+            }
+        }
+        Ok(Self { luns: luns.into_iter().map(Lun::new).collect(), active: None })
+    }
+
+    /// [`Self::try_new`] for configurations fixed in code (tests, examples).
+    ///
     /// # Panics
-    /// If `luns` is empty or has more than [`Target::MAX_LUNS`] entries
-    /// (the caller validates user input before this).
+    /// Where `try_new` returns an error; anything from user input goes through `try_new`.
     pub fn new(luns: Vec<LunConfig>) -> Self {
-        assert!(
-            !luns.is_empty() && luns.len() <= Self::MAX_LUNS,
-            "a target has 1..={} LUNs, got {}",
-            Self::MAX_LUNS,
-            luns.len()
-        );
-        Self { luns: luns.into_iter().map(Lun::new).collect(), active: None }
+        Self::try_new(luns).unwrap_or_else(|e| panic!("{e}"))
     }
 
     pub fn lun_count(&self) -> usize {
