@@ -98,11 +98,10 @@ pub enum UsbSpeed {
 }
 
 fn parse_block_size(s: &str) -> Result<u32, String> {
-    match s {
-        "512" => Ok(512),
-        "4096" => Ok(4096),
-        _ => Err(format!("block size must be 512 or 4096, not {s}")),
-    }
+    let size = s.parse().map_err(|_| format!("{s:?} is not a number of bytes (use 512 or 4096)"))?;
+    // The rule start-up, `ctl insert` and the device builder share.
+    vstick_scsi::check_block_size(vstick_scsi::LunKind::Disk, size).map_err(|e| e.to_string())?;
+    Ok(size)
 }
 
 #[derive(Debug, Args)]

@@ -9,8 +9,8 @@ use clap::ArgMatches;
 
 use tokio::net::TcpListener;
 use vstick_media::{BlockBackend, FileImage, OpenOptions, SnapshotImage};
-use vstick_scsi::{LunConfig, LunKind, Target};
-use vstick_usb::{MassStorageDevice, Speed};
+use vstick_scsi::{LunKind, Target};
+use vstick_usb::{DeviceBuilder, MassStorageDevice, Speed};
 
 use crate::cli::{ServeArgs, UsbSpeed};
 use crate::socket_file::SocketFile;
@@ -119,15 +119,16 @@ pub struct Snapshot {
     pub keep: Option<PathBuf>,
 }
 
-/// Opens every image (all or nothing) and builds the SCSI target.
-pub fn build_target(
+/// Opens every image (all or nothing) and builds the device with
+/// [`DeviceBuilder`], which checks each medium against its LUN's kind.
+pub fn build_device(
     luns: &[LunSpec],
     block_size: u32,
     snapshot: Option<&Snapshot>,
-) -> anyhow::Result<Target> {
-    let serial = device_serial(luns);
+    speed: Speed,
+) -> anyhow::Result<MassStorageDevice> {
     let writable = luns.iter().filter(|l| matches!(l, LunSpec::Disk { read_only: false, .. })).count();
-    let mut configs = Vec::with_capacity(luns.len());
+    let mut media = Vec::with_capacity(luns.len());
     for (i, spec) in luns.iter().enumerate() {
         // Several kept snapshots cannot share one path.
         let snap = snapshot.map(|s| Snapshot {
@@ -135,30 +136,26 @@ pub fn build_target(
                 if writable > 1 { PathBuf::from(format!("{}.lun{i}", k.display())) } else { k.clone() }
             }),
         });
-        let medium = spec.open_with(block_size, snap.as_ref()).with_context(|| format!("LUN {i}"))?;
-        configs.push(LunConfig {
-            kind: spec.kind(),
-            medium: Some(medium),
-            serial: format!("{serial}{i:02X}"),
-        });
+        media.push(spec.open_with(block_size, snap.as_ref()).with_context(|| format!("LUN {i}"))?);
     }
     // Logged only once every image opened: a failure prints nothing but its one line.
-    for (i, (spec, config)) in luns.iter().zip(&configs).enumerate() {
-        if let Some(m) = &config.medium {
-            tracing::info!(
-                "LUN {i}: {} {} ({} blocks of {} bytes{})",
-                match spec.kind() {
-                    LunKind::Disk => "disk",
-                    LunKind::Optical => "cdrom",
-                },
-                spec.path().display(),
-                m.block_count(),
-                m.block_size(),
-                if m.read_only() { ", read-only" } else { "" }
-            );
-        }
+    for (i, (spec, m)) in luns.iter().zip(&media).enumerate() {
+        tracing::info!(
+            "LUN {i}: {} {} ({} blocks of {} bytes{})",
+            match spec.kind() {
+                LunKind::Disk => "disk",
+                LunKind::Optical => "cdrom",
+            },
+            spec.path().display(),
+            m.block_count(),
+            m.block_size(),
+            if m.read_only() { ", read-only" } else { "" }
+        );
     }
-    Ok(Target::new(configs))
+    let builder =
+        luns.iter().zip(media).fold(DeviceBuilder::new(), |b, (spec, m)| b.lun(spec.kind(), Some(m)));
+    let identity = vstick_usb::Identity::default_for(device_serial(luns));
+    Ok(builder.identity(identity).speed(speed).build()?)
 }
 
 /// Where the device is exported.
@@ -314,9 +311,9 @@ impl ServePlan {
             _ => bail!("the profile names more than one transport; keep one"),
         };
         let block_size = args.block_size.or(profile.block_size).unwrap_or(512);
-        if block_size != 512 && block_size != 4096 {
-            bail!("block size must be 512 or 4096, not {block_size}");
-        }
+        // The rule `ctl insert` and the device builder apply too.
+        vstick_scsi::check_block_size(LunKind::Disk, block_size)
+            .map_err(|e| anyhow::anyhow!("block size: {e}"))?;
         let keep = args.snapshot_keep.clone().or(profile.snapshot_keep);
         let snapshot = (args.snapshot || profile.snapshot || keep.is_some()).then_some(Snapshot { keep });
         let tls = args.tls_cert.clone().zip(args.tls_key.clone());
@@ -412,10 +409,9 @@ pub fn run(args: ServeArgs, cli_luns: Vec<LunSpec>) -> anyhow::Result<()> {
         };
         (endpoint, control)
     };
-    let target = build_target(&plan.luns, plan.block_size, plan.snapshot.as_ref())?;
-    let identity = vstick_usb::Identity::default_for(device_serial(&plan.luns));
     let speed = plan.speed.unwrap_or(if usbredir { Speed::Super } else { Speed::High });
-    let device = Arc::new(Mutex::new(MassStorageDevice::new(target, identity).with_speed(speed)));
+    let device = build_device(&plan.luns, plan.block_size, plan.snapshot.as_ref(), speed)?;
+    let device = Arc::new(Mutex::new(device));
     let result = runtime.block_on(serve_plan(&plan, device.clone(), endpoint, control));
     // Flush whatever the transport ended with: a signal, an error, or a closed peer.
     let flushed = device.lock().unwrap_or_else(|e| e.into_inner()).target_mut().flush();
