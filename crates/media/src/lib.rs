@@ -12,7 +12,7 @@ mod snapshot;
 pub use file::{FileImage, OpenOptions};
 pub use memory::{InvalidBlockSize, MemoryImage};
 pub use read_only::ReadOnly;
-pub use snapshot::SnapshotImage;
+pub use snapshot::{KeepError, SnapshotImage};
 
 use std::io;
 use std::path::PathBuf;

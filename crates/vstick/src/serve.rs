@@ -46,25 +46,31 @@ impl LunSpec {
     }
 
     pub fn open(&self, block_size: u32) -> anyhow::Result<Box<dyn BlockBackend>> {
-        self.open_with(block_size, None)
+        self.open_with(block_size, None, &mut Vec::new())
     }
 
     /// Opens the image; a writable disk under `snapshot` gets a copy-on-write
-    /// overlay and its base is opened read-only.
+    /// overlay and its base is opened read-only. A snapshot to keep is also
+    /// added to `kept`, whose merged images shutdown writes ([`keep_snapshots`]).
     pub fn open_with(
         &self,
         block_size: u32,
         snapshot: Option<&Snapshot>,
+        kept: &mut Vec<Arc<SnapshotImage>>,
     ) -> anyhow::Result<Box<dyn BlockBackend>> {
         Ok(match self {
             LunSpec::Disk { path, read_only: false } if snapshot.is_some() => {
                 let base = FileImage::open(path, OpenOptions::disk(true).block_size(block_size))?;
-                let mut snap = SnapshotImage::with_temp_overlay(Box::new(base), path)
+                let snap = SnapshotImage::with_temp_overlay(Box::new(base), path)
                     .with_context(|| format!("{}: cannot create the snapshot overlay", path.display()))?;
-                if let Some(keep) = snapshot.and_then(|s| s.keep.clone()) {
-                    snap = snap.keep_on_drop(keep);
+                match snapshot.and_then(|s| s.keep.clone()) {
+                    Some(keep) => {
+                        let snap = Arc::new(snap.keep_as(keep));
+                        kept.push(snap.clone());
+                        Box::new(snap)
+                    }
+                    None => Box::new(snap),
                 }
-                Box::new(snap)
             }
             LunSpec::Disk { path, read_only } => {
                 Box::new(FileImage::open(path, OpenOptions::disk(*read_only).block_size(block_size))?)
@@ -126,9 +132,10 @@ pub fn build_device(
     block_size: u32,
     snapshot: Option<&Snapshot>,
     speed: Speed,
-) -> anyhow::Result<MassStorageDevice> {
+) -> anyhow::Result<(MassStorageDevice, Vec<Arc<SnapshotImage>>)> {
     let writable = luns.iter().filter(|l| matches!(l, LunSpec::Disk { read_only: false, .. })).count();
     let mut media = Vec::with_capacity(luns.len());
+    let mut kept = Vec::new();
     for (i, spec) in luns.iter().enumerate() {
         // Several kept snapshots cannot share one path.
         let snap = snapshot.map(|s| Snapshot {
@@ -136,7 +143,14 @@ pub fn build_device(
                 if writable > 1 { PathBuf::from(format!("{}.lun{i}", k.display())) } else { k.clone() }
             }),
         });
-        media.push(spec.open_with(block_size, snap.as_ref()).with_context(|| format!("LUN {i}"))?);
+        if let Some(keep) = snap.as_ref().and_then(|s| s.keep.as_ref()).filter(|k| k.exists()) {
+            // Found now rather than at exit, when the session's writes could only be lost.
+            bail!(
+                "{}: already exists; --snapshot-keep writes a new file and never overwrites (remove it or choose another path)",
+                keep.display()
+            );
+        }
+        media.push(spec.open_with(block_size, snap.as_ref(), &mut kept).with_context(|| format!("LUN {i}"))?);
     }
     // Logged only once every image opened: a failure prints nothing but its one line.
     for (i, (spec, m)) in luns.iter().zip(&media).enumerate() {
@@ -155,7 +169,24 @@ pub fn build_device(
     let builder =
         luns.iter().zip(media).fold(DeviceBuilder::new(), |b, (spec, m)| b.lun(spec.kind(), Some(m)));
     let identity = vstick_usb::Identity::default_for(device_serial(luns));
-    Ok(builder.identity(identity).speed(speed).build()?)
+    Ok((builder.identity(identity).speed(speed).build()?, kept))
+}
+
+/// Writes the merged image of every kept snapshot (all are tried), at shutdown:
+/// a failure is the exit's error, not a log line after a successful exit.
+pub fn keep_snapshots(kept: &[Arc<SnapshotImage>]) -> anyhow::Result<()> {
+    let mut first_error = None;
+    for snap in kept {
+        match snap.persist_kept() {
+            Ok(Some(path)) => tracing::info!("snapshot kept as {}", path.display()),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!("{e}");
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    first_error.map_or(Ok(()), |e| Err(e.into()))
 }
 
 /// Where the device is exported.
@@ -371,17 +402,21 @@ fn warn_if_exposed(transport: &Transport) {
     }
 }
 
-/// Resolves when SIGINT or SIGTERM arrives.
-async fn shutdown_signal() {
+/// Resolves when SIGINT or SIGTERM arrives. The handlers are installed on the
+/// call, not on the first poll: a signal right after the start-up line must
+/// still flush and keep snapshots rather than kill the process.
+fn shutdown_signal() -> impl Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-    else {
-        // Without signal handlers the default action (exit) still applies.
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => tracing::info!("SIGINT: flushing and exiting"),
-        _ = term.recv() => tracing::info!("SIGTERM: flushing and exiting"),
+    let signals = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()));
+    async move {
+        let (Ok(mut int), Ok(mut term)) = signals else {
+            // Without signal handlers the default action (exit) still applies.
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = int.recv() => tracing::info!("SIGINT: flushing and exiting"),
+            _ = term.recv() => tracing::info!("SIGTERM: flushing and exiting"),
+        }
     }
 }
 
@@ -410,13 +445,16 @@ pub fn run(args: ServeArgs, cli_luns: Vec<LunSpec>) -> anyhow::Result<()> {
         (endpoint, control)
     };
     let speed = plan.speed.unwrap_or(if usbredir { Speed::Super } else { Speed::High });
-    let device = build_device(&plan.luns, plan.block_size, plan.snapshot.as_ref(), speed)?;
+    let (device, kept) = build_device(&plan.luns, plan.block_size, plan.snapshot.as_ref(), speed)?;
     let device = Arc::new(Mutex::new(device));
     let result = runtime.block_on(serve_plan(&plan, device.clone(), endpoint, control));
     // Flush whatever the transport ended with: a signal, an error, or a closed peer.
     let flushed = device.lock().unwrap_or_else(|e| e.into_inner()).target_mut().flush();
+    // Kept snapshots live here until now, even one ejected while serving.
+    let kept = keep_snapshots(&kept);
     result?;
     flushed.context("flushing images on exit")?;
+    kept?;
     tracing::info!("images flushed; bye");
     Ok(())
 }

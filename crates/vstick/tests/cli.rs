@@ -230,3 +230,34 @@ fn serve_help_puts_each_option_text_under_its_option() {
     assert!(speed.contains("USB speed presented"), "{speed}");
     assert!(!speed.contains("TLS"), "--tls-cert's text under --usb-speed: {speed}");
 }
+
+#[test]
+fn snapshot_keep_that_cannot_be_written_fails_the_exit_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let disk = d.join("disk.raw");
+    std::fs::File::create(&disk).unwrap().set_len(1 << 20).unwrap();
+    let kept = d.join("kept.raw");
+    // Taken before start-up: refused at once, while nothing has been written.
+    std::fs::write(&kept, b"taken").unwrap();
+    let args = ["serve", "--usbredir", "127.0.0.1:0", "--disk", disk.to_str().unwrap(), "--snapshot-keep"];
+    assert_one_line_error(&vstick().args(args).arg(&kept).output().unwrap(), "never overwrites");
+    std::fs::remove_file(&kept).unwrap();
+    let mut child = vstick()
+        .args(["serve", "--usbredir", "127.0.0.1:0", "--disk", disk.to_str().unwrap(), "--snapshot-keep"])
+        .arg(&kept)
+        .env("RUST_LOG", "off")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.contains("usbredir server on"), "{line}");
+    // Something takes the path while serving: the merge must not overwrite it.
+    std::fs::write(&kept, b"someone else's").unwrap();
+    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_one_line_error(&out, "kept.raw");
+    assert_eq!(std::fs::read(&kept).unwrap(), b"someone else's");
+}
