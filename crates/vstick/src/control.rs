@@ -140,6 +140,7 @@ impl Controlled {
                 LunSpec::Disk { path: path.to_path_buf(), read_only: *read_only }
             }
             LunSpec::Cdrom { .. } => LunSpec::Cdrom { path: path.to_path_buf() },
+            LunSpec::SnapshotDisk { .. } => LunSpec::SnapshotDisk { path: path.to_path_buf() },
         };
         // Open before taking the device lock: the file may be slow to open, and a
         // refused open must not disturb the medium in the drive.
@@ -147,9 +148,7 @@ impl Controlled {
             Ok(m) => m,
             Err(e) => return Response::err(e),
         };
-        if let LunSpec::Disk { .. } = spec
-            && looks_like_plain_iso(path)
-        {
+        if spec.kind() == LunKind::Disk && looks_like_plain_iso(path) {
             return Response::err(format!(
                 "{}: an ISO 9660 image without a partition table cannot go into disk LUN {lun}; \
                  insert it into a --cdrom LUN",
@@ -158,7 +157,15 @@ impl Controlled {
         }
         // The target refuses a locked swap unless forced (MediaError::SwapLocked).
         match self.device().target_mut().insert_with_force(lun, medium, force) {
-            Ok(()) => Response::ok(format!("LUN {lun}: inserted {}", path.display())),
+            Ok(()) => Response::ok(format!(
+                "LUN {lun}: inserted {}{}",
+                path.display(),
+                if matches!(new_spec, LunSpec::SnapshotDisk { .. }) {
+                    " (snapshot: writes go to an overlay, discarded on exit)"
+                } else {
+                    ""
+                }
+            )),
             Err(e) => Response::err(e),
         }
     }

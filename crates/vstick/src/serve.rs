@@ -18,8 +18,19 @@ use crate::socket_file::SocketFile;
 /// What one LUN is made of, in command-line order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LunSpec {
-    Disk { path: PathBuf, read_only: bool },
-    Cdrom { path: PathBuf },
+    Disk {
+        path: PathBuf,
+        read_only: bool,
+    },
+    Cdrom {
+        path: PathBuf,
+    },
+    /// A writable disk behind a temporary copy-on-write overlay, its image
+    /// opened read-only: what a disk LUN of a `--snapshot` server takes on
+    /// `ctl insert` (the overlay is discarded on exit, never kept).
+    SnapshotDisk {
+        path: PathBuf,
+    },
 }
 
 impl LunSpec {
@@ -41,7 +52,7 @@ impl LunSpec {
 
     pub fn path(&self) -> &PathBuf {
         match self {
-            LunSpec::Disk { path, .. } | LunSpec::Cdrom { path } => path,
+            LunSpec::Disk { path, .. } | LunSpec::Cdrom { path } | LunSpec::SnapshotDisk { path } => path,
         }
     }
 
@@ -60,9 +71,7 @@ impl LunSpec {
     ) -> anyhow::Result<Box<dyn BlockBackend>> {
         Ok(match self {
             LunSpec::Disk { path, read_only: false } if snapshot.is_some() => {
-                let base = FileImage::open(path, OpenOptions::disk(true).block_size(block_size))?;
-                let snap = SnapshotImage::with_temp_overlay(Box::new(base), path)
-                    .with_context(|| format!("{}: cannot create the snapshot overlay", path.display()))?;
+                let snap = open_snapshot(path, block_size)?;
                 match snapshot.and_then(|s| s.keep.clone()) {
                     Some(keep) => {
                         let snap = Arc::new(snap.keep_as(keep));
@@ -76,15 +85,34 @@ impl LunSpec {
                 Box::new(FileImage::open(path, OpenOptions::disk(*read_only).block_size(block_size))?)
             }
             LunSpec::Cdrom { path } => Box::new(FileImage::open(path, OpenOptions::optical())?),
+            LunSpec::SnapshotDisk { path } => Box::new(open_snapshot(path, block_size)?),
         })
+    }
+
+    /// What this LUN takes on `ctl insert` under `snapshot`: a writable disk gets an
+    /// overlay, as at start-up, so the guest never writes into an inserted image.
+    pub fn for_inserts(&self, snapshot: bool) -> LunSpec {
+        match self {
+            LunSpec::Disk { path, read_only: false } if snapshot => {
+                LunSpec::SnapshotDisk { path: path.clone() }
+            }
+            other => other.clone(),
+        }
     }
 
     pub fn kind(&self) -> LunKind {
         match self {
-            LunSpec::Disk { .. } => LunKind::Disk,
+            LunSpec::Disk { .. } | LunSpec::SnapshotDisk { .. } => LunKind::Disk,
             LunSpec::Cdrom { .. } => LunKind::Optical,
         }
     }
+}
+
+/// The image opened read-only beneath a copy-on-write overlay beside it.
+fn open_snapshot(path: &std::path::Path, block_size: u32) -> anyhow::Result<SnapshotImage> {
+    let base = FileImage::open(path, OpenOptions::disk(true).block_size(block_size))?;
+    SnapshotImage::with_temp_overlay(Box::new(base), path)
+        .with_context(|| format!("{}: cannot create the snapshot overlay", path.display()))
 }
 
 /// Parses `ADDR:PORT`, `:PORT`, `PORT` or `ADDR` (then `default_port`); the address defaults to loopback.
@@ -506,7 +534,7 @@ async fn serve_plan(
         Some((listener, file)) => {
             let controlled = Arc::new(crate::control::Controlled {
                 device: device.clone(),
-                luns: plan.luns.clone(),
+                luns: plan.luns.iter().map(|l| l.for_inserts(plan.snapshot.is_some())).collect(),
                 block_size: plan.block_size,
             });
             tracing::info!("control socket: {}", file.0.display());

@@ -232,6 +232,29 @@ fn serve_help_puts_each_option_text_under_its_option() {
 }
 
 #[test]
+fn insert_under_snapshot_opens_the_new_image_read_only_beneath_an_overlay() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (first, second) = (d.join("first.raw"), d.join("second.raw"));
+    for p in [&first, &second] {
+        std::fs::File::create(p).unwrap().set_len(1 << 20).unwrap();
+    }
+    let server = Server::start(d, &["--snapshot", "--disk", first.to_str().unwrap()]);
+    let out = server.ctl(&["insert", "0", second.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let status = String::from_utf8_lossy(&server.ctl(&["status"]).stdout).to_string();
+    assert!(status.contains("second.raw"), "{status}");
+    // The guest can write (into the overlay): the disk is not read-only...
+    let row = status.lines().find(|l| l.contains("second.raw")).unwrap();
+    assert_eq!(row.split_whitespace().nth(3), Some("no"), "RO column: {status}");
+    // ...but the image itself is only read: a writer would hold it exclusively.
+    let f = std::fs::File::open(&second).unwrap();
+    assert!(f.try_lock_shared().is_ok(), "the inserted image is held for writing, not as a snapshot base");
+    drop(f);
+    assert!(server.terminate().success());
+}
+
+#[test]
 fn snapshot_keep_that_cannot_be_written_fails_the_exit_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
