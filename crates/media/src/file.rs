@@ -44,6 +44,9 @@ pub struct FileImage {
 impl FileImage {
     pub fn open(path: &Path, opts: OpenOptions) -> Result<Self, OpenError> {
         let path_buf = path.to_path_buf();
+        if !opts.block_size.is_power_of_two() {
+            return Err(OpenError::BadBlockSize { path: path_buf, block_size: opts.block_size });
+        }
         let io_err = |source: io::Error| match source.kind() {
             io::ErrorKind::NotFound => OpenError::NotFound { path: path_buf.clone() },
             io::ErrorKind::PermissionDenied => OpenError::PermissionDenied {
@@ -189,6 +192,14 @@ mod tests {
         let tiny = image(100);
         let e = FileImage::open(tiny.path(), OpenOptions::optical()).unwrap_err();
         assert!(matches!(e, OpenError::TooSmall { .. }), "{e}");
+    }
+
+    #[test]
+    fn zero_block_size_is_an_error_not_a_division() {
+        let f = image(4096);
+        let e = FileImage::open(f.path(), OpenOptions::disk(false).block_size(0)).unwrap_err();
+        assert!(matches!(e, OpenError::BadBlockSize { block_size: 0, .. }), "{e}");
+        assert!(e.to_string().contains("block size 0"), "{e}");
     }
 
     #[test]

@@ -6,11 +6,13 @@
 mod file;
 mod lock;
 mod memory;
+mod read_only;
 mod snapshot;
 
 pub use file::{FileImage, OpenOptions};
-pub use memory::MemoryImage;
-pub use snapshot::SnapshotImage;
+pub use memory::{InvalidBlockSize, MemoryImage};
+pub use read_only::ReadOnly;
+pub use snapshot::{KeepError, SnapshotImage};
 
 use std::io;
 use std::path::PathBuf;
@@ -95,6 +97,8 @@ pub enum OpenError {
     NotAFile { path: PathBuf },
     #[error("{path}: the image is empty (0 bytes); create one with `vstick image create`")]
     Empty { path: PathBuf },
+    #[error("{path}: block size {block_size} is not a power of two (use 512, 2048 or 4096)")]
+    BadBlockSize { path: PathBuf, block_size: u32 },
     #[error("{path}: smaller than one {block_size}-byte block ({len} bytes)")]
     TooSmall { path: PathBuf, len: u64, block_size: u32 },
     #[error(

@@ -1,7 +1,7 @@
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::{BlockBackend, MediaLocation};
@@ -13,13 +13,25 @@ const CLUSTER: u64 = 64 * 1024;
 /// A writable view of a read-only base: writes land in a sparse overlay file,
 /// reads take each cluster from the overlay once written, else from the base.
 /// The base is never modified.
+///
+/// Sync (its base too), so the server can keep a handle to persist it at shutdown.
 pub struct SnapshotImage {
-    base: Box<dyn BlockBackend>,
+    base: Box<dyn BlockBackend + Sync>,
     overlay: File,
     /// One bit per cluster: set once the cluster lives in the overlay.
     written: Mutex<Vec<u64>>,
     len: u64,
-    keep: Option<std::path::PathBuf>,
+    /// Where [`Self::persist_kept`] writes the merged image; taken once written or tried.
+    keep: Mutex<Option<PathBuf>>,
+}
+
+/// The merged image of a kept snapshot could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: cannot write the merged snapshot of {base}: {source}; this session's writes to it are lost")]
+pub struct KeepError {
+    pub path: PathBuf,
+    pub base: MediaLocation,
+    pub source: io::Error,
 }
 
 impl std::fmt::Debug for SnapshotImage {
@@ -30,18 +42,18 @@ impl std::fmt::Debug for SnapshotImage {
 
 impl SnapshotImage {
     /// `overlay` must be an empty, writable file (normally an unlinked temporary file).
-    pub fn new(base: Box<dyn BlockBackend>, overlay: File) -> io::Result<Self> {
+    pub fn new(base: Box<dyn BlockBackend + Sync>, overlay: File) -> io::Result<Self> {
         let len = base.block_count() * u64::from(base.block_size());
         overlay.set_len(len)?;
         let clusters = len.div_ceil(CLUSTER);
         let words = usize::try_from(clusters.div_ceil(64)).map_err(|_| io::ErrorKind::OutOfMemory)?;
-        Ok(Self { base, overlay, written: Mutex::new(vec![0; words]), len, keep: None })
+        Ok(Self { base, overlay, written: Mutex::new(vec![0; words]), len, keep: Mutex::new(None) })
     }
 
     /// An overlay in an unlinked temporary file beside `near` (same filesystem,
     /// so a big image's writes do not land in a RAM-backed /tmp), else in the
     /// system temporary directory.
-    pub fn with_temp_overlay(base: Box<dyn BlockBackend>, near: &Path) -> io::Result<Self> {
+    pub fn with_temp_overlay(base: Box<dyn BlockBackend + Sync>, near: &Path) -> io::Result<Self> {
         let dir = near.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let overlay = tempfile_in(dir).or_else(|_| tempfile_in(&std::env::temp_dir()))?;
         Self::new(base, overlay)
@@ -64,16 +76,38 @@ impl SnapshotImage {
         }
     }
 
-    /// On drop (when serving ends), write the merged image to `path` with [`Self::persist_to`].
-    pub fn keep_on_drop(mut self, path: std::path::PathBuf) -> Self {
-        self.keep = Some(path);
+    /// Keep this session's writes: [`Self::persist_kept`] writes the merged image to `path`.
+    pub fn keep_as(self, path: PathBuf) -> Self {
+        *self.keep.lock().unwrap_or_else(|e| e.into_inner()) = Some(path);
         self
+    }
+
+    /// Writes the merged image to the path given to [`Self::keep_as`], once; the
+    /// caller reports the error (at shutdown, a failed exit). `Ok(None)`: nothing to keep.
+    pub fn persist_kept(&self) -> Result<Option<PathBuf>, KeepError> {
+        let Some(path) = self.keep.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            return Ok(None);
+        };
+        match self.persist_to(&path) {
+            Ok(()) => Ok(Some(path)),
+            Err(source) => Err(KeepError { path, base: self.base.location(), source }),
+        }
     }
 
     /// Writes the merged image (base + this session's writes) to a new file at `path`,
     /// leaving holes where the base reads as zeros.
+    /// Never overwrites; a file it created and could not finish is removed.
     pub fn persist_to(&self, path: &Path) -> io::Result<()> {
         let out = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
+        let written = self.write_merged(&out);
+        if written.is_err() {
+            // A half-written image must not pass for the kept one.
+            let _ = std::fs::remove_file(path);
+        }
+        written
+    }
+
+    fn write_merged(&self, out: &File) -> io::Result<()> {
         out.set_len(self.len)?;
         let mut buf = vec![0u8; CLUSTER as usize];
         let mut offset = 0;
@@ -99,13 +133,21 @@ fn tempfile_in(dir: &Path) -> io::Result<File> {
     Ok(file)
 }
 
+/// Fallback only: shutdown calls [`SnapshotImage::persist_kept`] and reports its
+/// error. If that never ran (a panic unwound past it), writing the merged image
+/// now is still better than losing it, and never overwrites anything.
 impl Drop for SnapshotImage {
     fn drop(&mut self) {
-        if let Some(path) = self.keep.take() {
-            match self.persist_to(&path) {
-                Ok(()) => tracing::info!("snapshot of {} kept as {}", self.base.location(), path.display()),
-                Err(e) => tracing::error!("cannot keep the snapshot as {}: {e}", path.display()),
+        match self.persist_kept() {
+            Ok(Some(path)) => {
+                tracing::warn!(
+                    "snapshot of {} kept as {} on the way out",
+                    self.base.location(),
+                    path.display()
+                )
             }
+            Ok(None) => {}
+            Err(e) => tracing::error!("{e}"),
         }
     }
 }
@@ -236,5 +278,20 @@ mod tests {
         snap.persist_to(&kept).unwrap();
         assert_eq!(std::fs::read(&kept).unwrap(), expect);
         assert!(snap.persist_to(&kept).is_err(), "never overwrites");
+    }
+
+    #[test]
+    fn persist_kept_reports_its_error_once() {
+        let base = MemoryImage::from_bytes(pattern(4096), 512, true);
+        let dir = tempfile::tempdir().unwrap();
+        let taken = dir.path().join("taken.raw");
+        std::fs::write(&taken, b"mine").unwrap();
+        let snap =
+            SnapshotImage::new(Box::new(base), tempfile::tempfile().unwrap()).unwrap().keep_as(taken.clone());
+        let e = snap.persist_kept().unwrap_err();
+        assert!(e.to_string().starts_with(&format!("{}: cannot write", taken.display())), "{e}");
+        assert!(snap.persist_kept().unwrap().is_none(), "tried once; drop does not retry");
+        drop(snap);
+        assert_eq!(std::fs::read(&taken).unwrap(), b"mine");
     }
 }

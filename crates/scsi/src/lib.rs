@@ -25,12 +25,14 @@
 //! - `sense`: fixed-format sense data and the per-LUN unit-attention queue;
 //! - `target`: dispatch (unit attention → opcode → CDB → medium checks) and data stages;
 //! - `lun`: medium, tray, lock and media-change state of one logical unit;
+//! - `geometry`: which block sizes and media each kind of LUN accepts;
 //! - `inquiry`, `mode`, `disk`: SPC/SBC responses;
 //! - `optical`, `get_configuration`, `events`: MMC responses (TOC, profiles/features, GESN).
 
 mod cdb;
 mod disk;
 mod events;
+mod geometry;
 mod get_configuration;
 mod inquiry;
 mod lun;
@@ -42,8 +44,9 @@ mod target;
 #[cfg(test)]
 mod tests;
 
+pub use geometry::{DISK_BLOCK_SIZES, MediumError, check_block_size, check_medium};
 pub use sense::Sense;
-pub use target::Target;
+pub use target::{Target, TargetError};
 use vstick_media::BlockBackend;
 
 /// The device's intent for the data stage of the command just begun.
@@ -94,6 +97,10 @@ pub enum MediaError {
         "LUN {lun}: the host has locked the medium (PREVENT ALLOW MEDIUM REMOVAL); use --force to eject anyway"
     )]
     Locked { lun: u8 },
+    #[error(
+        "LUN {lun}: the host has locked the medium (PREVENT ALLOW MEDIUM REMOVAL); use --force to swap anyway"
+    )]
+    SwapLocked { lun: u8 },
     #[error("LUN {lun}: no medium to eject")]
     Empty { lun: u8 },
     #[error("LUN {lun}: {reason}")]

@@ -69,12 +69,8 @@ pub struct Lun {
 
 impl Lun {
     pub fn new(config: LunConfig) -> Self {
+        // Target::try_new has checked the medium against the kind (crate::check_medium).
         let kind = config.kind;
-        if kind == LunKind::Optical
-            && let Some(b) = config.medium.as_ref().filter(|b| b.block_size() != CD_BLOCK_SIZE)
-        {
-            tracing::warn!(block_size = b.block_size(), "CD/DVD LUN configured with a non-2048-byte medium");
-        }
         let mut unit_attentions = UnitAttentions::default();
         // Every LUN powers on with 06/29/00 (SAM-5 §6.4).
         unit_attentions.push(Sense::POWER_ON_RESET);
@@ -165,33 +161,26 @@ impl Lun {
         Ok(())
     }
 
-    pub fn operator_insert(&mut self, lun: u8, backend: Box<dyn BlockBackend>) -> Result<(), MediaError> {
-        let block_size = backend.block_size();
-        let blocks = backend.block_count();
-        if self.kind == LunKind::Optical && block_size != CD_BLOCK_SIZE {
-            return Err(MediaError::WrongMedium {
-                lun,
-                reason: format!(
-                    "a CD/DVD drive needs {CD_BLOCK_SIZE}-byte blocks, this medium has {block_size}-byte blocks"
-                ),
-            });
-        }
-        if !block_size.is_power_of_two() || block_size < 512 {
-            return Err(MediaError::WrongMedium {
-                lun,
-                reason: format!("unsupported block size {block_size} (must be a power of two, at least 512)"),
-            });
-        }
-        if blocks == 0 {
-            return Err(MediaError::WrongMedium { lun, reason: "the medium holds no whole block".into() });
-        }
+    /// Insert, or swap if a medium is loaded; a swap the host's lock refuses goes
+    /// ahead with `force` (the lock was on the medium that leaves, as for eject).
+    pub fn operator_insert(
+        &mut self,
+        lun: u8,
+        backend: Box<dyn BlockBackend>,
+        force: bool,
+    ) -> Result<(), MediaError> {
+        crate::check_medium(self.kind, backend.as_ref())
+            .map_err(|e| MediaError::WrongMedium { lun, reason: e.to_string() })?;
         let was_loaded = self.is_loaded();
-        if was_loaded && self.prevent {
+        if was_loaded && self.prevent && !force {
             // A swap ejects first; the host's lock refuses that like `eject` without force.
             if self.event.is_none() {
                 self.event = Some(MediaEvent::EjectRequest);
             }
-            return Err(MediaError::Locked { lun });
+            return Err(MediaError::SwapLocked { lun });
+        }
+        if force {
+            self.prevent = false;
         }
         if was_loaded {
             // QEMU's order on a change: 06/3A/00 (removed), then 06/28/00 (changed).

@@ -57,6 +57,18 @@ struct Active {
     generation: u64,
 }
 
+/// Why [`Target::try_new`] refused a configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TargetError {
+    #[error("no LUNs: a device needs at least one disk or CD/DVD drive")]
+    NoLuns,
+    #[error("{count} LUNs requested; a USB mass-storage device has at most {max}", max = Target::MAX_LUNS)]
+    TooManyLuns { count: usize },
+    #[error("LUN {lun}: {source}")]
+    Medium { lun: usize, source: crate::MediumError },
+}
+
 /// The SCSI target: up to 16 logical units behind one transport.
 pub struct Target {
     luns: Vec<Lun>,
@@ -67,17 +79,30 @@ impl Target {
     /// Maximum number of logical units (BOT's 4-bit LUN field).
     pub const MAX_LUNS: usize = 16;
 
+    /// A target over `luns`, each medium checked against its LUN's kind with
+    /// [`crate::check_medium`] (the rule `insert` applies too).
+    pub fn try_new(luns: Vec<LunConfig>) -> Result<Self, TargetError> {
+        if luns.is_empty() {
+            return Err(TargetError::NoLuns);
+        }
+        if luns.len() > Self::MAX_LUNS {
+            return Err(TargetError::TooManyLuns { count: luns.len() });
+        }
+        for (lun, config) in luns.iter().enumerate() {
+            if let Some(medium) = &config.medium {
+                crate::check_medium(config.kind, medium.as_ref())
+                    .map_err(|source| TargetError::Medium { lun, source })?;
+            }
+        }
+        Ok(Self { luns: luns.into_iter().map(Lun::new).collect(), active: None })
+    }
+
+    /// [`Self::try_new`] for configurations fixed in code (tests, examples).
+    ///
     /// # Panics
-    /// If `luns` is empty or has more than [`Target::MAX_LUNS`] entries
-    /// (the caller validates user input before this).
+    /// Where `try_new` returns an error; anything from user input goes through `try_new`.
     pub fn new(luns: Vec<LunConfig>) -> Self {
-        assert!(
-            !luns.is_empty() && luns.len() <= Self::MAX_LUNS,
-            "a target has 1..={} LUNs, got {}",
-            Self::MAX_LUNS,
-            luns.len()
-        );
-        Self { luns: luns.into_iter().map(Lun::new).collect(), active: None }
+        Self::try_new(luns).unwrap_or_else(|e| panic!("{e}"))
     }
 
     pub fn lun_count(&self) -> usize {
@@ -273,11 +298,22 @@ impl Target {
     }
 
     /// Operator insert; swaps if a medium is present (eject, then insert).
-    /// A swap is refused while the host holds the lock (eject with force first).
+    /// A swap is refused while the host holds the lock: see [`Self::insert_with_force`].
     pub fn insert(&mut self, lun: u8, medium: Box<dyn BlockBackend>) -> Result<(), MediaError> {
+        self.insert_with_force(lun, medium, false)
+    }
+
+    /// [`Self::insert`]; with `force` a swap goes ahead although the host holds
+    /// the lock, which is released (the host sees 06/3A/00 then 06/28/00).
+    pub fn insert_with_force(
+        &mut self,
+        lun: u8,
+        medium: Box<dyn BlockBackend>,
+        force: bool,
+    ) -> Result<(), MediaError> {
         let count = self.luns.len();
         let l = self.luns.get_mut(usize::from(lun)).ok_or(MediaError::NoSuchLun { lun, count })?;
-        l.operator_insert(lun, medium)
+        l.operator_insert(lun, medium, force)
     }
 
     pub fn status(&self) -> Vec<LunStatus> {

@@ -5,12 +5,14 @@
 //! Transport-neutral and sans-io: usbredir and USB/IP both drive a
 //! [`MassStorageDevice`] with setup packets and bulk transfers.
 
+mod builder;
 mod control;
 pub mod descriptors;
 mod identity;
 mod mass_storage_device;
 mod usb_device;
 
+pub use builder::{BuildError, DeviceBuilder};
 pub use control::{request, request_type};
 pub use identity::{Identity, PID_CODES_TEST_PRODUCT_ID, PID_CODES_VENDOR_ID, serial_from_seed};
 pub use mass_storage_device::MassStorageDevice;

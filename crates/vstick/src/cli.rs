@@ -59,9 +59,10 @@ pub struct ServeArgs {
     /// A CD/DVD-ROM LUN backed by an ISO image (repeatable; DVD profile above CD size).
     #[arg(long, value_name = "PATH")]
     pub cdrom: Vec<PathBuf>,
-    /// Logical block size of disk LUNs (512 or 4096).
-    #[arg(long, value_name = "BYTES", default_value_t = 512, value_parser = parse_block_size)]
-    pub block_size: u32,
+    /// Logical block size of disk LUNs (512 or 4096). Default: the profile's, else 512.
+    // An Option, not a default of 512: an explicit 512 must override a profile's 4096.
+    #[arg(long, value_name = "BYTES", value_parser = parse_block_size)]
+    pub block_size: Option<u32>,
     /// Unix socket for `vstick ctl` (eject, insert, status).
     #[arg(long, value_name = "SOCKET")]
     pub control: Option<PathBuf>,
@@ -76,12 +77,12 @@ pub struct ServeArgs {
     /// Read transports and LUNs from a TOML stick profile (see README).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Serve --usbredir over TLS with this certificate chain (PEM), for QEMU's
-    /// `tls-creds-x509,endpoint=client` (see SECURITY.md).
     /// USB speed presented: `super` (USB 3, 1 MiB transfers; usbredir on qemu-xhci) or
     /// `high` (USB 2.0). Default: super over usbredir, high over USB/IP.
     #[arg(long, value_name = "SPEED")]
     pub usb_speed: Option<UsbSpeed>,
+    /// Serve --usbredir over TLS with this certificate chain (PEM), for QEMU's
+    /// `tls-creds-x509,endpoint=client` (see SECURITY.md).
     #[arg(long, value_name = "PATH", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// The private key (PEM) of --tls-cert.
@@ -97,11 +98,10 @@ pub enum UsbSpeed {
 }
 
 fn parse_block_size(s: &str) -> Result<u32, String> {
-    match s {
-        "512" => Ok(512),
-        "4096" => Ok(4096),
-        _ => Err(format!("block size must be 512 or 4096, not {s}")),
-    }
+    let size = s.parse().map_err(|_| format!("{s:?} is not a number of bytes (use 512 or 4096)"))?;
+    // The rule start-up, `ctl insert` and the device builder share.
+    vstick_scsi::check_block_size(vstick_scsi::LunKind::Disk, size).map_err(|e| e.to_string())?;
+    Ok(size)
 }
 
 #[derive(Debug, Args)]

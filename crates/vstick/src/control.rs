@@ -140,6 +140,7 @@ impl Controlled {
                 LunSpec::Disk { path: path.to_path_buf(), read_only: *read_only }
             }
             LunSpec::Cdrom { .. } => LunSpec::Cdrom { path: path.to_path_buf() },
+            LunSpec::SnapshotDisk { .. } => LunSpec::SnapshotDisk { path: path.to_path_buf() },
         };
         // Open before taking the device lock: the file may be slow to open, and a
         // refused open must not disturb the medium in the drive.
@@ -147,25 +148,24 @@ impl Controlled {
             Ok(m) => m,
             Err(e) => return Response::err(e),
         };
-        if let LunSpec::Disk { .. } = spec
-            && looks_like_plain_iso(path)
-        {
+        if spec.kind() == LunKind::Disk && looks_like_plain_iso(path) {
             return Response::err(format!(
                 "{}: an ISO 9660 image without a partition table cannot go into disk LUN {lun}; \
                  insert it into a --cdrom LUN",
                 path.display()
             ));
         }
-        let mut device = self.device();
-        let target = device.target_mut();
-        let locked = target.status().get(usize::from(lun)).is_some_and(|s| s.locked && s.medium.is_some());
-        if locked && !force {
-            return Response::err(format!(
-                "LUN {lun}: the host has locked the medium (PREVENT ALLOW MEDIUM REMOVAL); use --force to swap anyway"
-            ));
-        }
-        match target.insert(lun, medium) {
-            Ok(()) => Response::ok(format!("LUN {lun}: inserted {}", path.display())),
+        // The target refuses a locked swap unless forced (MediaError::SwapLocked).
+        match self.device().target_mut().insert_with_force(lun, medium, force) {
+            Ok(()) => Response::ok(format!(
+                "LUN {lun}: inserted {}{}",
+                path.display(),
+                if matches!(new_spec, LunSpec::SnapshotDisk { .. }) {
+                    " (snapshot: writes go to an overlay, discarded on exit)"
+                } else {
+                    ""
+                }
+            )),
             Err(e) => Response::err(e),
         }
     }
@@ -326,6 +326,57 @@ mod tests {
         assert!(serde_json::from_str::<Request>(r#"{"cmd":"format"}"#).is_err());
         assert!(serde_json::from_str::<Request>(r#"{"cmd":"eject","lun":300}"#).is_err());
         assert!(serde_json::from_str::<Request>(r#"{"cmd":"status","x":1}"#).is_err());
+    }
+
+    fn iso(dir: &Path, name: &str) -> PathBuf {
+        let mut bytes = vec![0u8; 64 * 2048];
+        bytes[16 * 2048..16 * 2048 + 6].copy_from_slice(b"\x01CD001");
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    /// A one-CD-drive device whose host has sent PREVENT MEDIUM REMOVAL.
+    fn locked_cdrom(dir: &Path) -> Controlled {
+        let spec = LunSpec::Cdrom { path: iso(dir, "a.iso") };
+        let lun = vstick_scsi::LunConfig {
+            kind: LunKind::Optical,
+            medium: Some(spec.open(512).unwrap()),
+            serial: "LOCKED000001".into(),
+        };
+        let target = vstick_scsi::Target::new(vec![lun]);
+        let mut device = MassStorageDevice::new(target, vstick_usb::Identity::default_for("0".repeat(12)));
+        // The first command after power-on reports the unit attention; the retry takes.
+        for _ in 0..2 {
+            let t = device.target_mut();
+            let _ = t.begin(0, &[0x1E, 0, 0, 0, 1, 0]); // PREVENT ALLOW MEDIUM REMOVAL, prevent
+            let _ = t.end();
+        }
+        assert!(device.target().status()[0].locked);
+        Controlled { device: Arc::new(Mutex::new(device)), luns: vec![spec], block_size: 512 }
+    }
+
+    #[test]
+    fn insert_with_force_swaps_a_locked_medium() {
+        let dir = tempfile::tempdir().unwrap();
+        let controlled = locked_cdrom(dir.path());
+        let b = iso(dir.path(), "b.iso");
+        let refused = controlled.handle(Request::Insert { lun: 0, path: b.clone(), force: false });
+        let error = refused.error.unwrap_or_default();
+        assert!(error.contains("locked") && error.contains("--force"), "{error}");
+        assert!(!error.contains('\n'), "one line: {error}");
+        let status = controlled.device().target().status();
+        assert!(status[0].medium.as_deref().is_some_and(|m| m.ends_with("a.iso")), "unchanged");
+
+        let forced = controlled.handle(Request::Insert { lun: 0, path: b, force: true });
+        assert!(forced.ok, "{forced:?}");
+        let status = controlled.device().target().status();
+        assert!(status[0].medium.as_deref().is_some_and(|m| m.ends_with("b.iso")), "{status:?}");
+        // The host is told: TEST UNIT READY reports the change as a unit attention.
+        let mut device = controlled.device();
+        let t = device.target_mut();
+        let _ = t.begin(0, &[0, 0, 0, 0, 0, 0]);
+        assert_eq!(t.end(), vstick_scsi::Status::CheckCondition);
     }
 
     #[test]

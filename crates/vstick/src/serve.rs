@@ -9,8 +9,8 @@ use clap::ArgMatches;
 
 use tokio::net::TcpListener;
 use vstick_media::{BlockBackend, FileImage, OpenOptions, SnapshotImage};
-use vstick_scsi::{LunConfig, LunKind, Target};
-use vstick_usb::{MassStorageDevice, Speed};
+use vstick_scsi::{LunKind, Target};
+use vstick_usb::{DeviceBuilder, MassStorageDevice, Speed};
 
 use crate::cli::{ServeArgs, UsbSpeed};
 use crate::socket_file::SocketFile;
@@ -18,8 +18,19 @@ use crate::socket_file::SocketFile;
 /// What one LUN is made of, in command-line order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LunSpec {
-    Disk { path: PathBuf, read_only: bool },
-    Cdrom { path: PathBuf },
+    Disk {
+        path: PathBuf,
+        read_only: bool,
+    },
+    Cdrom {
+        path: PathBuf,
+    },
+    /// A writable disk behind a temporary copy-on-write overlay, its image
+    /// opened read-only: what a disk LUN of a `--snapshot` server takes on
+    /// `ctl insert` (the overlay is discarded on exit, never kept).
+    SnapshotDisk {
+        path: PathBuf,
+    },
 }
 
 impl LunSpec {
@@ -41,44 +52,67 @@ impl LunSpec {
 
     pub fn path(&self) -> &PathBuf {
         match self {
-            LunSpec::Disk { path, .. } | LunSpec::Cdrom { path } => path,
+            LunSpec::Disk { path, .. } | LunSpec::Cdrom { path } | LunSpec::SnapshotDisk { path } => path,
         }
     }
 
     pub fn open(&self, block_size: u32) -> anyhow::Result<Box<dyn BlockBackend>> {
-        self.open_with(block_size, None)
+        self.open_with(block_size, None, &mut Vec::new())
     }
 
     /// Opens the image; a writable disk under `snapshot` gets a copy-on-write
-    /// overlay and its base is opened read-only.
+    /// overlay and its base is opened read-only. A snapshot to keep is also
+    /// added to `kept`, whose merged images shutdown writes ([`keep_snapshots`]).
     pub fn open_with(
         &self,
         block_size: u32,
         snapshot: Option<&Snapshot>,
+        kept: &mut Vec<Arc<SnapshotImage>>,
     ) -> anyhow::Result<Box<dyn BlockBackend>> {
         Ok(match self {
             LunSpec::Disk { path, read_only: false } if snapshot.is_some() => {
-                let base = FileImage::open(path, OpenOptions::disk(true).block_size(block_size))?;
-                let mut snap = SnapshotImage::with_temp_overlay(Box::new(base), path)
-                    .with_context(|| format!("{}: cannot create the snapshot overlay", path.display()))?;
-                if let Some(keep) = snapshot.and_then(|s| s.keep.clone()) {
-                    snap = snap.keep_on_drop(keep);
+                let snap = open_snapshot(path, block_size)?;
+                match snapshot.and_then(|s| s.keep.clone()) {
+                    Some(keep) => {
+                        let snap = Arc::new(snap.keep_as(keep));
+                        kept.push(snap.clone());
+                        Box::new(snap)
+                    }
+                    None => Box::new(snap),
                 }
-                Box::new(snap)
             }
             LunSpec::Disk { path, read_only } => {
                 Box::new(FileImage::open(path, OpenOptions::disk(*read_only).block_size(block_size))?)
             }
             LunSpec::Cdrom { path } => Box::new(FileImage::open(path, OpenOptions::optical())?),
+            LunSpec::SnapshotDisk { path } => Box::new(open_snapshot(path, block_size)?),
         })
+    }
+
+    /// What this LUN takes on `ctl insert` under `snapshot`: a writable disk gets an
+    /// overlay, as at start-up, so the guest never writes into an inserted image.
+    pub fn for_inserts(&self, snapshot: bool) -> LunSpec {
+        match self {
+            LunSpec::Disk { path, read_only: false } if snapshot => {
+                LunSpec::SnapshotDisk { path: path.clone() }
+            }
+            other => other.clone(),
+        }
     }
 
     pub fn kind(&self) -> LunKind {
         match self {
-            LunSpec::Disk { .. } => LunKind::Disk,
+            LunSpec::Disk { .. } | LunSpec::SnapshotDisk { .. } => LunKind::Disk,
             LunSpec::Cdrom { .. } => LunKind::Optical,
         }
     }
+}
+
+/// The image opened read-only beneath a copy-on-write overlay beside it.
+fn open_snapshot(path: &std::path::Path, block_size: u32) -> anyhow::Result<SnapshotImage> {
+    let base = FileImage::open(path, OpenOptions::disk(true).block_size(block_size))?;
+    SnapshotImage::with_temp_overlay(Box::new(base), path)
+        .with_context(|| format!("{}: cannot create the snapshot overlay", path.display()))
 }
 
 /// Parses `ADDR:PORT`, `:PORT`, `PORT` or `ADDR` (then `default_port`); the address defaults to loopback.
@@ -119,15 +153,17 @@ pub struct Snapshot {
     pub keep: Option<PathBuf>,
 }
 
-/// Opens every image (all or nothing) and builds the SCSI target.
-pub fn build_target(
+/// Opens every image (all or nothing) and builds the device with
+/// [`DeviceBuilder`], which checks each medium against its LUN's kind.
+pub fn build_device(
     luns: &[LunSpec],
     block_size: u32,
     snapshot: Option<&Snapshot>,
-) -> anyhow::Result<Target> {
-    let serial = device_serial(luns);
+    speed: Speed,
+) -> anyhow::Result<(MassStorageDevice, Vec<Arc<SnapshotImage>>)> {
     let writable = luns.iter().filter(|l| matches!(l, LunSpec::Disk { read_only: false, .. })).count();
-    let mut configs = Vec::with_capacity(luns.len());
+    let mut media = Vec::with_capacity(luns.len());
+    let mut kept = Vec::new();
     for (i, spec) in luns.iter().enumerate() {
         // Several kept snapshots cannot share one path.
         let snap = snapshot.map(|s| Snapshot {
@@ -135,30 +171,50 @@ pub fn build_target(
                 if writable > 1 { PathBuf::from(format!("{}.lun{i}", k.display())) } else { k.clone() }
             }),
         });
-        let medium = spec.open_with(block_size, snap.as_ref()).with_context(|| format!("LUN {i}"))?;
-        configs.push(LunConfig {
-            kind: spec.kind(),
-            medium: Some(medium),
-            serial: format!("{serial}{i:02X}"),
-        });
-    }
-    // Logged only once every image opened: a failure prints nothing but its one line.
-    for (i, (spec, config)) in luns.iter().zip(&configs).enumerate() {
-        if let Some(m) = &config.medium {
-            tracing::info!(
-                "LUN {i}: {} {} ({} blocks of {} bytes{})",
-                match spec.kind() {
-                    LunKind::Disk => "disk",
-                    LunKind::Optical => "cdrom",
-                },
-                spec.path().display(),
-                m.block_count(),
-                m.block_size(),
-                if m.read_only() { ", read-only" } else { "" }
+        if let Some(keep) = snap.as_ref().and_then(|s| s.keep.as_ref()).filter(|k| k.exists()) {
+            // Found now rather than at exit, when the session's writes could only be lost.
+            bail!(
+                "{}: already exists; --snapshot-keep writes a new file and never overwrites (remove it or choose another path)",
+                keep.display()
             );
         }
+        media.push(spec.open_with(block_size, snap.as_ref(), &mut kept).with_context(|| format!("LUN {i}"))?);
     }
-    Ok(Target::new(configs))
+    // Logged only once every image opened: a failure prints nothing but its one line.
+    for (i, (spec, m)) in luns.iter().zip(&media).enumerate() {
+        tracing::info!(
+            "LUN {i}: {} {} ({} blocks of {} bytes{})",
+            match spec.kind() {
+                LunKind::Disk => "disk",
+                LunKind::Optical => "cdrom",
+            },
+            spec.path().display(),
+            m.block_count(),
+            m.block_size(),
+            if m.read_only() { ", read-only" } else { "" }
+        );
+    }
+    let builder =
+        luns.iter().zip(media).fold(DeviceBuilder::new(), |b, (spec, m)| b.lun(spec.kind(), Some(m)));
+    let identity = vstick_usb::Identity::default_for(device_serial(luns));
+    Ok((builder.identity(identity).speed(speed).build()?, kept))
+}
+
+/// Writes the merged image of every kept snapshot (all are tried), at shutdown:
+/// a failure is the exit's error, not a log line after a successful exit.
+pub fn keep_snapshots(kept: &[Arc<SnapshotImage>]) -> anyhow::Result<()> {
+    let mut first_error = None;
+    for snap in kept {
+        match snap.persist_kept() {
+            Ok(Some(path)) => tracing::info!("snapshot kept as {}", path.display()),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!("{e}");
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    first_error.map_or(Ok(()), |e| Err(e.into()))
 }
 
 /// Where the device is exported.
@@ -313,11 +369,10 @@ impl ServePlan {
             (None, None, None) => bail!("no transport: give --usbredir, --usbredir-connect or --usbip"),
             _ => bail!("the profile names more than one transport; keep one"),
         };
-        let block_size =
-            if args.block_size != 512 { args.block_size } else { profile.block_size.unwrap_or(512) };
-        if block_size != 512 && block_size != 4096 {
-            bail!("block size must be 512 or 4096, not {block_size}");
-        }
+        let block_size = args.block_size.or(profile.block_size).unwrap_or(512);
+        // The rule `ctl insert` and the device builder apply too.
+        vstick_scsi::check_block_size(LunKind::Disk, block_size)
+            .map_err(|e| anyhow::anyhow!("block size: {e}"))?;
         let keep = args.snapshot_keep.clone().or(profile.snapshot_keep);
         let snapshot = (args.snapshot || profile.snapshot || keep.is_some()).then_some(Snapshot { keep });
         let tls = args.tls_cert.clone().zip(args.tls_key.clone());
@@ -375,17 +430,21 @@ fn warn_if_exposed(transport: &Transport) {
     }
 }
 
-/// Resolves when SIGINT or SIGTERM arrives.
-async fn shutdown_signal() {
+/// Resolves when SIGINT or SIGTERM arrives. The handlers are installed on the
+/// call, not on the first poll: a signal right after the start-up line must
+/// still flush and keep snapshots rather than kill the process.
+fn shutdown_signal() -> impl Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-    else {
-        // Without signal handlers the default action (exit) still applies.
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => tracing::info!("SIGINT: flushing and exiting"),
-        _ = term.recv() => tracing::info!("SIGTERM: flushing and exiting"),
+    let signals = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()));
+    async move {
+        let (Ok(mut int), Ok(mut term)) = signals else {
+            // Without signal handlers the default action (exit) still applies.
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = int.recv() => tracing::info!("SIGINT: flushing and exiting"),
+            _ = term.recv() => tracing::info!("SIGTERM: flushing and exiting"),
+        }
     }
 }
 
@@ -413,15 +472,17 @@ pub fn run(args: ServeArgs, cli_luns: Vec<LunSpec>) -> anyhow::Result<()> {
         };
         (endpoint, control)
     };
-    let target = build_target(&plan.luns, plan.block_size, plan.snapshot.as_ref())?;
-    let identity = vstick_usb::Identity::default_for(device_serial(&plan.luns));
     let speed = plan.speed.unwrap_or(if usbredir { Speed::Super } else { Speed::High });
-    let device = Arc::new(Mutex::new(MassStorageDevice::new(target, identity).with_speed(speed)));
+    let (device, kept) = build_device(&plan.luns, plan.block_size, plan.snapshot.as_ref(), speed)?;
+    let device = Arc::new(Mutex::new(device));
     let result = runtime.block_on(serve_plan(&plan, device.clone(), endpoint, control));
     // Flush whatever the transport ended with: a signal, an error, or a closed peer.
     let flushed = device.lock().unwrap_or_else(|e| e.into_inner()).target_mut().flush();
+    // Kept snapshots live here until now, even one ejected while serving.
+    let kept = keep_snapshots(&kept);
     result?;
     flushed.context("flushing images on exit")?;
+    kept?;
     tracing::info!("images flushed; bye");
     Ok(())
 }
@@ -473,7 +534,7 @@ async fn serve_plan(
         Some((listener, file)) => {
             let controlled = Arc::new(crate::control::Controlled {
                 device: device.clone(),
-                luns: plan.luns.clone(),
+                luns: plan.luns.iter().map(|l| l.for_inserts(plan.snapshot.is_some())).collect(),
                 block_size: plan.block_size,
             });
             tracing::info!("control socket: {}", file.0.display());
@@ -606,6 +667,19 @@ path = "/images/stick.raw"
         std::fs::write(&profile, "usbredir = \"4000\"\nluns = 3\n").unwrap();
         let err = format!("{:#}", ServePlan::new(&args(&["--config", p]), vec![]).unwrap_err());
         assert!(err.contains("invalid stick profile"), "{err}");
+    }
+
+    #[test]
+    fn an_explicit_block_size_of_512_wins_over_the_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = dir.path().join("stick.toml");
+        std::fs::write(&profile, "usbredir = \"4000\"\nblock_size = 4096\n").unwrap();
+        let p = profile.to_str().unwrap();
+        let lun = || vec![LunSpec::Disk { path: "d.raw".into(), read_only: false }];
+        assert_eq!(ServePlan::new(&args(&["--config", p]), lun()).unwrap().block_size, 4096);
+        let plan = ServePlan::new(&args(&["--config", p, "--block-size", "512"]), lun()).unwrap();
+        assert_eq!(plan.block_size, 512, "the command line wins, 512 included");
+        assert_eq!(ServePlan::new(&args(&["--usbredir", "4000"]), lun()).unwrap().block_size, 512);
     }
 
     #[test]

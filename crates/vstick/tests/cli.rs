@@ -210,3 +210,77 @@ fn usbredir_on_a_unix_socket() {
     assert!(child.wait().unwrap().success());
     assert!(!path.exists(), "usbredir socket removed on exit");
 }
+
+/// The help text `vstick serve --help` prints under `option` (up to the next option).
+fn option_help(help: &str, option: &str) -> String {
+    let mut lines = help.lines().skip_while(|l| !l.trim_start().starts_with(option));
+    let first = lines.next().unwrap_or_else(|| panic!("{option} not in help:\n{help}"));
+    let rest: Vec<&str> = lines.take_while(|l| !l.trim_start().starts_with('-')).collect();
+    format!("{first}\n{}", rest.join("\n"))
+}
+
+#[test]
+fn serve_help_puts_each_option_text_under_its_option() {
+    let out = run(&["serve", "--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    let tls = option_help(&help, "--tls-cert");
+    assert!(tls.contains("certificate chain"), "{tls}");
+    let speed = option_help(&help, "--usb-speed");
+    assert!(speed.contains("USB speed presented"), "{speed}");
+    assert!(!speed.contains("TLS"), "--tls-cert's text under --usb-speed: {speed}");
+}
+
+#[test]
+fn insert_under_snapshot_opens_the_new_image_read_only_beneath_an_overlay() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (first, second) = (d.join("first.raw"), d.join("second.raw"));
+    for p in [&first, &second] {
+        std::fs::File::create(p).unwrap().set_len(1 << 20).unwrap();
+    }
+    let server = Server::start(d, &["--snapshot", "--disk", first.to_str().unwrap()]);
+    let out = server.ctl(&["insert", "0", second.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let status = String::from_utf8_lossy(&server.ctl(&["status"]).stdout).to_string();
+    assert!(status.contains("second.raw"), "{status}");
+    // The guest can write (into the overlay): the disk is not read-only...
+    let row = status.lines().find(|l| l.contains("second.raw")).unwrap();
+    assert_eq!(row.split_whitespace().nth(3), Some("no"), "RO column: {status}");
+    // ...but the image itself is only read: a writer would hold it exclusively.
+    let f = std::fs::File::open(&second).unwrap();
+    assert!(f.try_lock_shared().is_ok(), "the inserted image is held for writing, not as a snapshot base");
+    drop(f);
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn snapshot_keep_that_cannot_be_written_fails_the_exit_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let disk = d.join("disk.raw");
+    std::fs::File::create(&disk).unwrap().set_len(1 << 20).unwrap();
+    let kept = d.join("kept.raw");
+    // Taken before start-up: refused at once, while nothing has been written.
+    std::fs::write(&kept, b"taken").unwrap();
+    let args = ["serve", "--usbredir", "127.0.0.1:0", "--disk", disk.to_str().unwrap(), "--snapshot-keep"];
+    assert_one_line_error(&vstick().args(args).arg(&kept).output().unwrap(), "never overwrites");
+    std::fs::remove_file(&kept).unwrap();
+    let mut child = vstick()
+        .args(["serve", "--usbredir", "127.0.0.1:0", "--disk", disk.to_str().unwrap(), "--snapshot-keep"])
+        .arg(&kept)
+        .env("RUST_LOG", "off")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.contains("usbredir server on"), "{line}");
+    // Something takes the path while serving: the merge must not overwrite it.
+    std::fs::write(&kept, b"someone else's").unwrap();
+    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_one_line_error(&out, "kept.raw");
+    assert_eq!(std::fs::read(&kept).unwrap(), b"someone else's");
+}

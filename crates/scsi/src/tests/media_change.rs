@@ -88,7 +88,7 @@ fn prevent_blocks_operator_eject_unless_forced() {
     assert_eq!(media_event(&mut h, 0), (1, 0x02), "eject request reported to the host");
     assert_eq!(media_event(&mut h, 0), (0, 0x02));
     // A swap is an eject too.
-    assert_eq!(h.target.insert(0, Box::new(Sparse::new(5, 2048))), Err(MediaError::Locked { lun: 0 }));
+    assert_eq!(h.target.insert(0, Box::new(Sparse::new(5, 2048))), Err(MediaError::SwapLocked { lun: 0 }));
     assert_eq!(h.clear_ua(0), vec![]);
     // Host ejects while locked: 05/53/02.
     h.expect_check(0, &start_stop(true, false), Sense::MEDIUM_REMOVAL_PREVENTED);
@@ -97,6 +97,17 @@ fn prevent_blocks_operator_eject_unless_forced() {
     assert!(!h.target.status()[0].locked);
     h.expect_check(0, &TUR, Sense::MEDIUM_NOT_PRESENT);
     assert_eq!(media_event(&mut h, 0), (3, 0x01));
+}
+
+#[test]
+fn forced_swap_of_a_locked_medium_goes_ahead_and_is_seen() {
+    let mut h = Host::ready(vec![optical(100)]);
+    assert_eq!(h.cmd(0, &prevent(true)).status, Status::Good);
+    h.target.insert_with_force(0, Box::new(Sparse::new(200, 2048)), true).unwrap();
+    assert!(!h.target.status()[0].locked, "the lock left with the old medium");
+    assert_eq!(h.clear_ua(0), vec![(6, 0x3A, 0), (6, 0x28, 0)]);
+    assert_eq!(media_event(&mut h, 0), (2, 0x02));
+    assert_eq!(h.target.status()[0].blocks, 200);
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! In-process host simulation for the target's tests.
 
+mod construction;
 mod disk;
 mod firmware;
 mod media_change;

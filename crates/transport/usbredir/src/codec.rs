@@ -45,6 +45,8 @@ pub enum DecodeError {
     DataLengthMismatch { packet_type: PacketType, header_length: u32, data_len: usize },
     #[error("filter_filter data is not a NUL-terminated string")]
     FilterNotTerminated,
+    #[error("{packet_type} type header ends early: {missing} bytes short")]
+    Truncated { packet_type: PacketType, missing: usize },
 }
 
 /// Why a packet could not be encoded (a bug in the caller, not the peer).
@@ -142,8 +144,9 @@ pub fn frame_len(fmt: WireFormat, buf: &[u8]) -> Result<Option<usize>, DecodeErr
         return Ok(None);
     };
     let mut r = Reader(head);
-    let ty = PacketType(r.u32());
-    let length = r.u32();
+    let (Ok(ty), Ok(length)) = (r.u32().map(PacketType), r.u32()) else {
+        return Ok(None);
+    };
     let Some(type_header) = type_header_len(fmt, ty) else {
         return Err(DecodeError::UnknownType(ty.0));
     };
@@ -176,9 +179,13 @@ pub fn decode(fmt: WireFormat, buf: &[u8]) -> Result<Option<(Frame<'_>, usize)>,
         return Ok(None);
     };
     let mut r = Reader(frame);
-    let ty = PacketType(r.u32());
-    let _length = r.u32();
-    let id = if fmt.ids_64bit { r.u64() } else { u64::from(r.u32()) };
+    // frame_len saw the whole header; a short read here can only mean "need more".
+    let (Ok(ty), Ok(_length)) = (r.u32().map(PacketType), r.u32()) else {
+        return Ok(None);
+    };
+    let Ok(id) = (if fmt.ids_64bit { r.u64() } else { r.u32().map(u64::from) }) else {
+        return Ok(None);
+    };
     // frame_len checked the type and that the type header fits.
     let th_len = type_header_len(fmt, ty).unwrap_or(0);
     let (th, data) = r.0.split_at_checked(th_len).unwrap_or((&[], &[]));
@@ -189,9 +196,39 @@ pub fn decode(fmt: WireFormat, buf: &[u8]) -> Result<Option<(Frame<'_>, usize)>,
 fn parse_packet<'a>(
     fmt: WireFormat,
     ty: PacketType,
-    mut h: Reader<'_>,
+    h: Reader<'_>,
     data: &'a [u8],
 ) -> Result<Packet<'a>, DecodeError> {
+    parse_fields(fmt, ty, h, data).map_err(|fault| match fault {
+        Fault::Invalid(e) => e,
+        Fault::Short(Short(missing)) => DecodeError::Truncated { packet_type: ty, missing },
+    })
+}
+
+/// Why [`parse_fields`] stopped: the caller names the packet type of a short read.
+enum Fault {
+    Invalid(DecodeError),
+    Short(Short),
+}
+
+impl From<DecodeError> for Fault {
+    fn from(e: DecodeError) -> Self {
+        Fault::Invalid(e)
+    }
+}
+
+impl From<Short> for Fault {
+    fn from(s: Short) -> Self {
+        Fault::Short(s)
+    }
+}
+
+fn parse_fields<'a>(
+    fmt: WireFormat,
+    ty: PacketType,
+    mut h: Reader<'_>,
+    data: &'a [u8],
+) -> Result<Packet<'a>, Fault> {
     let data_len_check = |header_length: u32| -> Result<(), DecodeError> {
         // Data travels one way only; when present it must be exactly `length`
         // (usbredirparser verify_type_header). Which way is the session's call.
@@ -206,173 +243,181 @@ fn parse_packet<'a>(
     };
     Ok(match ty {
         PacketType::HELLO => {
-            let version = h.array::<64>();
-            let caps = data.chunks_exact(4).take(MAX_CAP_WORDS).map(|w| Reader(w).u32()).collect();
+            let version = h.array::<64>()?;
+            let caps =
+                data.chunks_exact(4).take(MAX_CAP_WORDS).filter_map(|w| Reader(w).u32().ok()).collect();
             Packet::Hello { version, caps }
         }
         PacketType::DEVICE_CONNECT => Packet::DeviceConnect(DeviceConnect {
-            speed: Speed(h.u8()),
-            device_class: h.u8(),
-            device_subclass: h.u8(),
-            device_protocol: h.u8(),
-            vendor_id: h.u16(),
-            product_id: h.u16(),
-            device_version_bcd: if fmt.connect_device_version { h.u16() } else { 0 },
+            speed: Speed(h.u8()?),
+            device_class: h.u8()?,
+            device_subclass: h.u8()?,
+            device_protocol: h.u8()?,
+            vendor_id: h.u16()?,
+            product_id: h.u16()?,
+            device_version_bcd: if fmt.connect_device_version { h.u16()? } else { 0 },
         }),
         PacketType::DEVICE_DISCONNECT => Packet::DeviceDisconnect,
         PacketType::RESET => Packet::Reset,
         PacketType::INTERFACE_INFO => {
-            let interface_count = h.u32();
+            let interface_count = h.u32()?;
             if interface_count > 32 {
-                return Err(DecodeError::TooManyInterfaces(interface_count));
+                return Err(DecodeError::TooManyInterfaces(interface_count).into());
             }
             Packet::InterfaceInfo(Box::new(InterfaceInfo {
                 interface_count,
-                interface: h.array(),
-                interface_class: h.array(),
-                interface_subclass: h.array(),
-                interface_protocol: h.array(),
+                interface: h.array()?,
+                interface_class: h.array()?,
+                interface_subclass: h.array()?,
+                interface_protocol: h.array()?,
             }))
         }
         PacketType::EP_INFO => {
-            let mut info = EpInfo { ep_type: h.array::<32>().map(EndpointType), ..EpInfo::default() };
-            info.interval = h.array();
-            info.interface = h.array();
+            let mut info = EpInfo { ep_type: h.array::<32>()?.map(EndpointType), ..EpInfo::default() };
+            info.interval = h.array()?;
+            info.interface = h.array()?;
             if fmt.ep_info_has_max_packet_size() {
-                info.max_packet_size = std::array::from_fn(|_| h.u16());
+                for m in &mut info.max_packet_size {
+                    *m = h.u16()?;
+                }
             }
             if fmt.bulk_streams {
-                info.max_streams = std::array::from_fn(|_| h.u32());
+                for m in &mut info.max_streams {
+                    *m = h.u32()?;
+                }
             }
             Packet::EpInfo(Box::new(info))
         }
-        PacketType::SET_CONFIGURATION => Packet::SetConfiguration { configuration: h.u8() },
+        PacketType::SET_CONFIGURATION => Packet::SetConfiguration { configuration: h.u8()? },
         PacketType::GET_CONFIGURATION => Packet::GetConfiguration,
         PacketType::CONFIGURATION_STATUS => {
-            Packet::ConfigurationStatus { status: Status(h.u8()), configuration: h.u8() }
+            Packet::ConfigurationStatus { status: Status(h.u8()?), configuration: h.u8()? }
         }
-        PacketType::SET_ALT_SETTING => Packet::SetAltSetting { interface: h.u8(), alt: h.u8() },
-        PacketType::GET_ALT_SETTING => Packet::GetAltSetting { interface: h.u8() },
+        PacketType::SET_ALT_SETTING => Packet::SetAltSetting { interface: h.u8()?, alt: h.u8()? },
+        PacketType::GET_ALT_SETTING => Packet::GetAltSetting { interface: h.u8()? },
         PacketType::ALT_SETTING_STATUS => {
-            Packet::AltSettingStatus { status: Status(h.u8()), interface: h.u8(), alt: h.u8() }
+            Packet::AltSettingStatus { status: Status(h.u8()?), interface: h.u8()?, alt: h.u8()? }
         }
         PacketType::START_ISO_STREAM => {
-            Packet::StartIsoStream { endpoint: h.u8(), pkts_per_urb: h.u8(), no_urbs: h.u8() }
+            Packet::StartIsoStream { endpoint: h.u8()?, pkts_per_urb: h.u8()?, no_urbs: h.u8()? }
         }
-        PacketType::STOP_ISO_STREAM => Packet::StopIsoStream { endpoint: h.u8() },
-        PacketType::ISO_STREAM_STATUS => Packet::IsoStreamStatus { status: Status(h.u8()), endpoint: h.u8() },
-        PacketType::START_INTERRUPT_RECEIVING => Packet::StartInterruptReceiving { endpoint: h.u8() },
-        PacketType::STOP_INTERRUPT_RECEIVING => Packet::StopInterruptReceiving { endpoint: h.u8() },
+        PacketType::STOP_ISO_STREAM => Packet::StopIsoStream { endpoint: h.u8()? },
+        PacketType::ISO_STREAM_STATUS => {
+            Packet::IsoStreamStatus { status: Status(h.u8()?), endpoint: h.u8()? }
+        }
+        PacketType::START_INTERRUPT_RECEIVING => Packet::StartInterruptReceiving { endpoint: h.u8()? },
+        PacketType::STOP_INTERRUPT_RECEIVING => Packet::StopInterruptReceiving { endpoint: h.u8()? },
         PacketType::INTERRUPT_RECEIVING_STATUS => {
-            Packet::InterruptReceivingStatus { status: Status(h.u8()), endpoint: h.u8() }
+            Packet::InterruptReceivingStatus { status: Status(h.u8()?), endpoint: h.u8()? }
         }
         PacketType::ALLOC_BULK_STREAMS => {
-            Packet::AllocBulkStreams { endpoints: h.u32(), no_streams: h.u32() }
+            Packet::AllocBulkStreams { endpoints: h.u32()?, no_streams: h.u32()? }
         }
-        PacketType::FREE_BULK_STREAMS => Packet::FreeBulkStreams { endpoints: h.u32() },
+        PacketType::FREE_BULK_STREAMS => Packet::FreeBulkStreams { endpoints: h.u32()? },
         PacketType::BULK_STREAMS_STATUS => {
-            Packet::BulkStreamsStatus { endpoints: h.u32(), no_streams: h.u32(), status: Status(h.u8()) }
+            Packet::BulkStreamsStatus { endpoints: h.u32()?, no_streams: h.u32()?, status: Status(h.u8()?) }
         }
         PacketType::CANCEL_DATA_PACKET => Packet::CancelDataPacket,
         PacketType::FILTER_REJECT => Packet::FilterReject,
         PacketType::FILTER_FILTER => {
             // The C parser refuses an empty or unterminated rule string.
             if data.last() != Some(&0) {
-                return Err(DecodeError::FilterNotTerminated);
+                return Err(DecodeError::FilterNotTerminated.into());
             }
             Packet::FilterFilter(data)
         }
         PacketType::DEVICE_DISCONNECT_ACK => Packet::DeviceDisconnectAck,
         PacketType::START_BULK_RECEIVING => Packet::StartBulkReceiving {
-            stream_id: h.u32(),
-            bytes_per_transfer: h.u32(),
-            endpoint: h.u8(),
-            no_transfers: h.u8(),
+            stream_id: h.u32()?,
+            bytes_per_transfer: h.u32()?,
+            endpoint: h.u8()?,
+            no_transfers: h.u8()?,
         },
-        PacketType::STOP_BULK_RECEIVING => Packet::StopBulkReceiving { stream_id: h.u32(), endpoint: h.u8() },
+        PacketType::STOP_BULK_RECEIVING => {
+            Packet::StopBulkReceiving { stream_id: h.u32()?, endpoint: h.u8()? }
+        }
         PacketType::BULK_RECEIVING_STATUS => {
-            Packet::BulkReceivingStatus { stream_id: h.u32(), endpoint: h.u8(), status: Status(h.u8()) }
+            Packet::BulkReceivingStatus { stream_id: h.u32()?, endpoint: h.u8()?, status: Status(h.u8()?) }
         }
         PacketType::CONTROL_PACKET => {
             let hdr = ControlHeader {
-                endpoint: h.u8(),
-                request: h.u8(),
-                requesttype: h.u8(),
-                status: Status(h.u8()),
-                value: h.u16(),
-                index: h.u16(),
-                length: h.u16(),
+                endpoint: h.u8()?,
+                request: h.u8()?,
+                requesttype: h.u8()?,
+                status: Status(h.u8()?),
+                value: h.u16()?,
+                index: h.u16()?,
+                length: h.u16()?,
             };
             data_len_check(u32::from(hdr.length))?;
             Packet::Control(hdr, data)
         }
         PacketType::BULK_PACKET => {
-            let endpoint = h.u8();
-            let status = Status(h.u8());
-            let low = h.u16();
-            let stream_id = h.u32();
-            let high = if fmt.bulk_length_32bit { h.u16() } else { 0 };
+            let endpoint = h.u8()?;
+            let status = Status(h.u8()?);
+            let low = h.u16()?;
+            let stream_id = h.u32()?;
+            let high = if fmt.bulk_length_32bit { h.u16()? } else { 0 };
             let length = (u32::from(high) << 16) | u32::from(low);
             if length > MAX_BULK_TRANSFER {
-                return Err(DecodeError::TooLong { packet_type: ty, length, max: MAX_BULK_TRANSFER });
+                return Err(DecodeError::TooLong { packet_type: ty, length, max: MAX_BULK_TRANSFER }.into());
             }
             data_len_check(length)?;
             Packet::Bulk(BulkHeader { endpoint, status, length, stream_id }, data)
         }
         PacketType::ISO_PACKET | PacketType::INTERRUPT_PACKET => {
-            let hdr = SmallDataHeader { endpoint: h.u8(), status: Status(h.u8()), length: h.u16() };
+            let hdr = SmallDataHeader { endpoint: h.u8()?, status: Status(h.u8()?), length: h.u16()? };
             data_len_check(u32::from(hdr.length))?;
             if ty == PacketType::ISO_PACKET { Packet::Iso(hdr, data) } else { Packet::Interrupt(hdr, data) }
         }
         PacketType::BUFFERED_BULK_PACKET => {
             let hdr = BufferedBulkHeader {
-                stream_id: h.u32(),
-                length: h.u32(),
-                endpoint: h.u8(),
-                status: Status(h.u8()),
+                stream_id: h.u32()?,
+                length: h.u32()?,
+                endpoint: h.u8()?,
+                status: Status(h.u8()?),
             };
             if hdr.length > MAX_BULK_TRANSFER {
                 return Err(DecodeError::TooLong {
                     packet_type: ty,
                     length: hdr.length,
                     max: MAX_BULK_TRANSFER,
-                });
+                }
+                .into());
             }
             data_len_check(hdr.length)?;
             Packet::BufferedBulk(hdr, data)
         }
-        other => return Err(DecodeError::UnknownType(other.0)),
+        other => return Err(DecodeError::UnknownType(other.0).into()),
     })
 }
 
-/// Little-endian reader over a slice whose size was validated up front;
-/// reading past the end yields zeros instead of panicking.
+/// Little-endian reader over a slice: reading past the end is an error (the
+/// callers check lengths first, but a reader that made up zeros would hide a
+/// wrong check).
 struct Reader<'a>(&'a [u8]);
 
+/// A [`Reader`] ran out of input: how many more bytes the read needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Short(usize);
+
 impl Reader<'_> {
-    fn array<const N: usize>(&mut self) -> [u8; N] {
-        match self.0.split_first_chunk::<N>() {
-            Some((head, rest)) => {
-                self.0 = rest;
-                *head
-            }
-            None => {
-                self.0 = &[];
-                [0; N]
-            }
-        }
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], Short> {
+        let (head, rest) = self.0.split_first_chunk::<N>().ok_or(Short(N.saturating_sub(self.0.len())))?;
+        self.0 = rest;
+        Ok(*head)
     }
-    fn u8(&mut self) -> u8 {
-        u8::from_le_bytes(self.array())
+    fn u8(&mut self) -> Result<u8, Short> {
+        self.array().map(u8::from_le_bytes)
     }
-    fn u16(&mut self) -> u16 {
-        u16::from_le_bytes(self.array())
+    fn u16(&mut self) -> Result<u16, Short> {
+        self.array().map(u16::from_le_bytes)
     }
-    fn u32(&mut self) -> u32 {
-        u32::from_le_bytes(self.array())
+    fn u32(&mut self) -> Result<u32, Short> {
+        self.array().map(u32::from_le_bytes)
     }
-    fn u64(&mut self) -> u64 {
-        u64::from_le_bytes(self.array())
+    fn u64(&mut self) -> Result<u64, Short> {
+        self.array().map(u64::from_le_bytes)
     }
 }
 

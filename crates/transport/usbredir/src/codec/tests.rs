@@ -569,3 +569,20 @@ fn caps_word_constant_matches_the_bits() {
         0x72
     );
 }
+
+#[test]
+fn every_truncated_type_header_is_an_error() {
+    // `decode` checks lengths first; the type-header parser must not rely on it
+    // and read zeros past the end.
+    let formats = [QEMU, WireFormat { bulk_streams: true, ..QEMU }, WireFormat::INITIAL];
+    for fmt in formats {
+        for ty in (0..=30).chain(100..=110).map(PacketType) {
+            let Some(len) = type_header_len(fmt, ty) else { continue };
+            let zeros = vec![0u8; len];
+            for cut in 0..len {
+                let r = parse_packet(fmt, ty, Reader(&zeros[..cut]), &[]);
+                assert!(r.is_err(), "{ty} type header cut to {cut} of {len} bytes: {r:?}");
+            }
+        }
+    }
+}
