@@ -1,7 +1,7 @@
 //! tokio socket edges: accept usb-guests on TCP or a Unix socket ([`serve`],
 //! or [`serve_tls`] for QEMU's `tls-creds`) or dial one ([`connect`],
 //! [`connect_unix`], for QEMU's `server=on` chardev). Each connection is a
-//! fresh [`Session`] over a freshly reset device; only bytes move here.
+//! fresh [`crate::Session`] over a freshly reset device; only bytes move here.
 
 use std::fmt::Display;
 use std::future::Future;
