@@ -21,6 +21,8 @@
 //! [`vstick_transport::MAX_HELD_IN`] bulk IN requests are held; control
 //! IN replies are cut to [`session::MAX_CONTROL_IN`] (4096) bytes.
 
+#![warn(missing_docs)]
+
 pub mod codec;
 pub mod net;
 pub mod proto;

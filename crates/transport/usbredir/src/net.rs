@@ -1,7 +1,7 @@
 //! tokio socket edges: accept usb-guests on TCP or a Unix socket ([`serve`],
 //! or [`serve_tls`] for QEMU's `tls-creds`) or dial one ([`connect`],
 //! [`connect_unix`], for QEMU's `server=on` chardev). Each connection is a
-//! fresh [`Session`] over a freshly reset device; only bytes move here.
+//! fresh [`Session`](crate::Session) over a freshly reset device; only bytes move here.
 
 use std::fmt::Display;
 use std::future::Future;
@@ -32,13 +32,18 @@ pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How a connection ended.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConnectionError {
+    /// Reading or writing the socket failed.
     #[error("socket error: {0}")]
     Io(#[from] io::Error),
+    /// The usbredir session ended in error (usually: the usb-guest broke the protocol).
     #[error("{0}")]
     Protocol(#[from] SessionError),
+    /// The TLS handshake with the usb-guest failed.
     #[error("TLS handshake failed: {0}")]
     Tls(io::Error),
+    /// The usb-guest sent no hello (or finished no TLS handshake) within [`HELLO_TIMEOUT`].
     #[error("no hello within {} s", HELLO_TIMEOUT.as_secs())]
     HelloTimeout,
 }
@@ -52,9 +57,17 @@ const TLS_MAX_RECORD: usize = 4096 + 5;
 
 /// Why the TLS server identity could not be loaded.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TlsSetupError {
+    /// A PEM file could not be read or held no usable certificate or key.
     #[error("{path}: {problem}")]
-    File { path: PathBuf, problem: String },
+    File {
+        /// The certificate or key file.
+        path: PathBuf,
+        /// What was wrong with it.
+        problem: String,
+    },
+    /// rustls refused the certificate chain with this key.
     #[error("certificate and key do not go together: {0}")]
     Config(#[from] rustls::Error),
 }
@@ -89,6 +102,7 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsSetupErro
 /// A listening socket usb-guests connect to: TCP (`host=..,port=..` in QEMU's
 /// chardev) or a Unix socket (`path=..`).
 pub trait Listener {
+    /// The connected stream type.
     type Stream: AsyncRead + AsyncWrite + Unpin;
     /// The next connection, set up for usbredir, and a name for its peer in logs.
     fn accept_guest(&self) -> impl Future<Output = io::Result<(Self::Stream, String)>>;
