@@ -8,62 +8,145 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// The source directory does not exist.
     #[error("{}: source directory not found", path.display())]
-    SourceMissing { path: PathBuf },
+    SourceMissing {
+        /// The source path given.
+        path: PathBuf,
+    },
 
+    /// The source path exists but is not a directory.
     #[error("{}: not a directory", path.display())]
-    SourceNotDir { path: PathBuf },
+    SourceNotDir {
+        /// The source path given.
+        path: PathBuf,
+    },
 
     /// Files or directories below the source that cannot be read; all of them are collected
     /// before failing so the user can fix them in one go.
     #[error("cannot read {} of the source: {}", plural(problems.len(), "entry", "entries"), ListProblems(problems))]
-    Unreadable { problems: Vec<Problem> },
+    Unreadable {
+        /// Every entry that could not be read.
+        problems: Vec<Problem>,
+    },
 
+    /// The output file exists and overwriting was not asked for.
     #[error("{}: already exists (use --force to overwrite)", path.display())]
-    OutputExists { path: PathBuf },
+    OutputExists {
+        /// The output path.
+        path: PathBuf,
+    },
 
+    /// The directory the output would be created in does not exist.
     #[error("{}: directory of the output does not exist", dir.display())]
-    OutputDirMissing { dir: PathBuf },
+    OutputDirMissing {
+        /// That directory.
+        dir: PathBuf,
+    },
 
+    /// A file operation on the output, its temporary file or an image being listed failed.
     #[error("{}: {what}", path.display())]
     Io {
+        /// The file operated on.
         path: PathBuf,
+        /// What was being done (e.g. "cannot sync").
         what: &'static str,
+        /// The OS error.
         #[source]
         source: std::io::Error,
     },
 
+    /// An image size that cannot be parsed or is not a non-zero multiple of 512 bytes.
     #[error("invalid size {text:?}: {reason}")]
-    InvalidSize { text: String, reason: String },
+    InvalidSize {
+        /// The size as given.
+        text: String,
+        /// Why it is refused.
+        reason: String,
+    },
 
+    /// A volume label the format cannot store (ISO 9660 volume identifier: 32 printable
+    /// ASCII characters; FAT BS_VolLab: 11 short-name characters).
     #[error("invalid label {label:?}: {reason}")]
-    InvalidLabel { label: String, reason: &'static str },
+    InvalidLabel {
+        /// The label as given.
+        label: String,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
 
+    /// A `--fs` value other than the filesystems this crate writes.
     #[error("unsupported filesystem {fs:?} (supported: fat32)")]
-    UnsupportedFs { fs: String },
+    UnsupportedFs {
+        /// The value given.
+        fs: String,
+    },
 
+    /// An option that only means something inside a filesystem was given without `--fs`.
     #[error("{option} needs --fs (an unformatted image has no filesystem to hold it)")]
-    NeedsFs { option: &'static str },
+    NeedsFs {
+        /// The option, e.g. `--label`.
+        option: &'static str,
+    },
 
+    /// The image is smaller than the smallest FAT32 volume (65525 clusters) holding the content.
     #[error("size {} is too small for {what}: the minimum is {}", crate::size::format(*size), crate::size::format(*minimum))]
-    TooSmall { size: u64, minimum: u64, what: String },
+    TooSmall {
+        /// Requested image size in bytes.
+        size: u64,
+        /// Smallest size that works, in bytes (whole MiB).
+        minimum: u64,
+        /// What had to fit (FAT32, with the copied tree if any).
+        what: String,
+    },
 
+    /// The image is larger than an MBR partition table can address (32-bit sector numbers).
     #[error("size {} is too large for an MBR-partitioned image: the maximum is {}", crate::size::format(*size), crate::size::format(*maximum))]
-    TooLarge { size: u64, maximum: u64 },
+    TooLarge {
+        /// Requested image size in bytes.
+        size: u64,
+        /// Largest size allowed, in bytes.
+        maximum: u64,
+    },
 
+    /// The content to copy needs more than the largest FAT32 image allowed.
     #[error("{what} does not fit a FAT32 image of at most {}", crate::size::format(*maximum))]
-    ContentTooLarge { what: String, maximum: u64 },
+    ContentTooLarge {
+        /// The content that does not fit.
+        what: String,
+        /// Largest image size allowed, in bytes.
+        maximum: u64,
+    },
 
+    /// A source entry the image format cannot store: its name, a letter-case clash, a directory
+    /// with too many entries or a file too large.
     #[error("{path}: {reason}")]
-    Unrepresentable { path: String, reason: String },
+    Unrepresentable {
+        /// The entry, relative to the source tree.
+        path: String,
+        /// What the format cannot hold.
+        reason: String,
+    },
 
+    /// An El Torito boot image that is missing, empty, not a regular file or has a bad load size.
     #[error("boot image {path}: {reason}")]
-    Boot { path: String, reason: String },
+    Boot {
+        /// The boot image path inside the source tree.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 
     /// The underlying image library refused or failed; `context` says which step.
     #[error("{context}: {message}")]
-    Backend { context: String, message: String },
+    Backend {
+        /// The step that failed.
+        context: String,
+        /// The library's message.
+        message: String,
+    },
 
+    /// The operation was cancelled (Ctrl-C or `Cancel::cancel`); no output was written.
     #[error("interrupted; no output written")]
     Interrupted,
 }
@@ -71,7 +154,9 @@ pub enum Error {
 /// One unreadable entry of a source tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    /// The entry.
     pub path: PathBuf,
+    /// Why it cannot be read (e.g. "permission denied").
     pub reason: String,
 }
 
@@ -125,6 +210,7 @@ pub(crate) fn io_reason(err: &std::io::Error) -> String {
     }
 }
 
+/// Result of an authoring operation.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]

@@ -40,7 +40,9 @@ pub struct IsoOptions<'a> {
     pub efi_boot: Option<String>,
     /// Replace an existing output.
     pub force: bool,
+    /// Told how far the image write is.
     pub progress: &'a dyn Progress,
+    /// Stops the operation when raised; nothing is left behind.
     pub cancel: Cancel,
 }
 
@@ -71,9 +73,11 @@ pub struct BiosBoot {
 /// What was written.
 #[derive(Debug, Clone)]
 pub struct IsoReport {
+    /// The volume identifier written.
     pub label: String,
     /// Image size in bytes.
     pub size: u64,
+    /// Counts of the source tree written.
     pub stats: Stats,
     /// Things stored differently than the source has them (one line each, summarised).
     pub warnings: Vec<String>,

@@ -15,14 +15,17 @@ use crate::error::{Error, Result};
 /// An ISO image's label, size, trees, boot entries and files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IsoListing {
+    /// The primary volume descriptor's volume identifier.
     pub label: String,
     /// Volume size in bytes, as the primary volume descriptor declares it.
     pub size: u64,
+    /// Logical block size in bytes (2048 in practice).
     pub block_size: u32,
     /// The name tree the entries were read from ("Rock Ridge", "Joliet", ...).
     pub names_from: String,
     /// Every tree the image has, most capable first.
     pub trees: Vec<String>,
+    /// The El Torito boot catalog's entries; empty when the image is not bootable.
     pub boot: Vec<BootImage>,
     /// Every entry below the root, depth first, children in name order.
     pub entries: Vec<Entry>,
@@ -31,6 +34,7 @@ pub struct IsoListing {
 /// One El Torito boot entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BootImage {
+    /// Platform the entry is for: "BIOS", "UEFI" or the catalog's other platform id.
     pub platform: String,
     /// Byte length of the image the entry loads.
     pub len: u64,
@@ -41,14 +45,26 @@ pub struct BootImage {
 pub struct Entry {
     /// Absolute path inside the image, `/`-separated (non-UTF-8 bytes shown as U+FFFD).
     pub path: String,
+    /// What the entry is.
     pub kind: EntryKind,
 }
 
+/// The type of an [`Entry`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryKind {
-    File { len: u64 },
+    /// A regular file.
+    File {
+        /// Length in bytes.
+        len: u64,
+    },
+    /// A directory.
     Dir,
-    Symlink { target: String },
+    /// A symbolic link (Rock Ridge SL).
+    Symlink {
+        /// The link's target path.
+        target: String,
+    },
+    /// Any other file type (device, FIFO, socket).
     Other,
 }
 

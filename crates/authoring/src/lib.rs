@@ -21,6 +21,8 @@
 //!   anything is written. Owners and modes are not stored (FAT has none). The data region is
 //!   not aligned to the cluster size.
 
+#![warn(missing_docs)]
+
 mod error;
 pub mod fat_layout;
 pub mod iso;

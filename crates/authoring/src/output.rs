@@ -23,6 +23,7 @@ pub struct Cancel {
 }
 
 impl Cancel {
+    /// A flag not yet raised.
     pub fn new() -> Self {
         Self::default()
     }
@@ -32,6 +33,7 @@ impl Cancel {
         self.flag.store(true, Ordering::SeqCst);
     }
 
+    /// Whether [`cancel`](Self::cancel) was called (or Ctrl-C caught).
     pub fn is_cancelled(&self) -> bool {
         self.flag.load(Ordering::SeqCst)
     }

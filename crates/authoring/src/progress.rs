@@ -44,6 +44,7 @@ pub struct Bar {
 }
 
 impl Bar {
+    /// Nothing drawn yet; [`Progress::start`] draws the bar when the conditions above hold.
     pub fn new() -> Self {
         Self::default()
     }

@@ -24,8 +24,11 @@ pub(crate) struct Source {
 /// Counts of a source tree's nodes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
+    /// Regular files.
     pub files: u64,
+    /// Directories, the root excluded.
     pub dirs: u64,
+    /// Symbolic links.
     pub symlinks: u64,
     /// Sum of the file lengths (hard-linked files counted once per name).
     pub bytes: u64,

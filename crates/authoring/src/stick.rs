@@ -30,6 +30,7 @@ pub const MAX_SIZE: u64 = 2 << 40;
 /// The filesystems `--fs` accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Filesystem {
+    /// FAT32 in one MBR partition (`fat32` or `vfat`).
     Fat32,
 }
 
@@ -54,8 +55,11 @@ pub struct StickOptions<'a> {
     pub label: Option<String>,
     /// Directory whose contents are copied into the filesystem.
     pub copy: Option<PathBuf>,
+    /// Replace an existing output.
     pub force: bool,
+    /// Told how far the image write is.
     pub progress: &'a dyn Progress,
+    /// Stops the operation when raised; nothing is left behind.
     pub cancel: Cancel,
 }
 
@@ -76,10 +80,13 @@ impl Default for StickOptions<'_> {
 /// What was written.
 #[derive(Debug, Clone)]
 pub struct StickReport {
+    /// Image size in bytes.
     pub size: u64,
+    /// The FAT32 partition; `None` for an unformatted image.
     pub partition: Option<PartitionReport>,
     /// Counts of the copied tree, when `copy` was given.
     pub copied: Option<Stats>,
+    /// Things stored differently than the source has them (one line each, summarised).
     pub warnings: Vec<String>,
 }
 
@@ -88,9 +95,13 @@ pub struct StickReport {
 pub struct PartitionReport {
     /// Byte offset of the partition on the disk.
     pub offset: u64,
+    /// Partition length in bytes.
     pub len: u64,
+    /// Bytes per cluster.
     pub cluster_size: u32,
+    /// Number of data clusters.
     pub clusters: u32,
+    /// The volume label written, if one was given.
     pub label: Option<String>,
 }
 

@@ -116,6 +116,7 @@ fn to_u32(n: usize) -> u32 {
 }
 
 impl BulkOnly {
+    /// Idle, waiting for a CBW.
     pub fn new() -> Self {
         Self::default()
     }

@@ -14,6 +14,7 @@ const FLAG_DIRECTION_IN: u8 = 0x80;
 /// Why a bulk OUT transfer is not a valid and meaningful CBW (BOT §6.2).
 /// Any of these wedges the device until a Bulk-Only Mass Storage Reset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CbwError {
     /// §6.2.1: a valid CBW is exactly 31 bytes.
     #[error("CBW transfer is {0} bytes, expected exactly 31")]
@@ -24,7 +25,14 @@ pub enum CbwError {
     /// §6.2.2: reserved bits of bmCBWFlags (6:0), bCBWLUN (7:4) or
     /// bCBWCBLength (7:5) are set.
     #[error("CBW reserved bits set (flags {flags:#04x}, LUN byte {lun:#04x}, CB length byte {cb_len:#04x})")]
-    ReservedBits { flags: u8, lun: u8, cb_len: u8 },
+    ReservedBits {
+        /// bmCBWFlags.
+        flags: u8,
+        /// The bCBWLUN byte.
+        lun: u8,
+        /// The bCBWCBLength byte.
+        cb_len: u8,
+    },
     /// §5.1: bCBWCBLength is 1..=16.
     #[error("CBW command block length {0}, expected 1..=16")]
     CbLength(u8),

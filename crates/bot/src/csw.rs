@@ -18,6 +18,7 @@ pub enum CswStatus {
 }
 
 impl CswStatus {
+    /// The bCSWStatus byte.
     pub fn code(self) -> u8 {
         match self {
             CswStatus::Passed => 0x00,
@@ -26,6 +27,7 @@ impl CswStatus {
         }
     }
 
+    /// The status of a bCSWStatus byte; `None` for the reserved values 03h..FFh.
     pub fn from_code(code: u8) -> Option<Self> {
         match code {
             0x00 => Some(CswStatus::Passed),
@@ -47,25 +49,32 @@ impl From<vstick_scsi::Status> for CswStatus {
 
 /// Why 13 bytes are not a CSW (host side, tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CswError {
+    /// §5.2: a CSW is exactly 13 bytes.
     #[error("CSW is {0} bytes, expected exactly 13")]
     WrongLength(usize),
+    /// §5.2: dCSWSignature must be 0x53425355.
     #[error("CSW signature {0:#010x}, expected 0x53425355")]
     BadSignature(u32),
+    /// §5.2: bCSWStatus 03h..FFh are reserved.
     #[error("CSW status {0:#04x} is reserved")]
     BadStatus(u8),
 }
 
+/// A Command Status Wrapper.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Csw {
     /// dCSWTag: the dCBWTag of the command.
     pub tag: u32,
     /// dCSWDataResidue: H minus the data the device processed (§6.7).
     pub residue: u32,
+    /// bCSWStatus.
     pub status: CswStatus,
 }
 
 impl Csw {
+    /// The 13 wire bytes.
     pub fn to_bytes(&self) -> [u8; CSW_LEN] {
         let [s0, s1, s2, s3] = CSW_SIGNATURE.to_le_bytes();
         let [t0, t1, t2, t3] = self.tag.to_le_bytes();
@@ -73,6 +82,7 @@ impl Csw {
         [s0, s1, s2, s3, t0, t1, t2, t3, r0, r1, r2, r3, self.status.code()]
     }
 
+    /// Parses a CSW as the host receives it.
     pub fn parse(bytes: &[u8]) -> Result<Self, CswError> {
         let raw: &[u8; CSW_LEN] = bytes.try_into().map_err(|_| CswError::WrongLength(bytes.len()))?;
         let [s0, s1, s2, s3, t0, t1, t2, t3, r0, r1, r2, r3, status] = *raw;

@@ -35,6 +35,8 @@
 //!   packets into its buffer; the CSW waits for the target's outcome, and
 //!   every later call delivers them first.
 
+#![warn(missing_docs)]
+
 mod bulk_only;
 mod cbw;
 mod csw;
@@ -49,11 +51,17 @@ use vstick_scsi::{DataStage, Status};
 pub trait CommandTarget {
     /// Highest LUN number (GET MAX LUN).
     fn max_lun(&self) -> u8;
+    /// Starts the command in `cdb` (the CBWCB) for `lun`; says which data stage it wants.
     fn begin(&mut self, lun: u8, cdb: &[u8]) -> DataStage;
+    /// Fills `buf` with the next bytes of the data-in stage.
     fn data_in(&mut self, buf: &mut [u8]);
+    /// Consumes the next bytes of the data-out stage.
     fn data_out(&mut self, data: &[u8]);
+    /// Completes the command; its status becomes bCSWStatus.
     fn end(&mut self) -> Status;
+    /// Drops the current command without a status (phase error).
     fn abort(&mut self);
+    /// Bulk-Only Mass Storage Reset or bus reset: abort and report the reset to the host.
     fn reset(&mut self);
 }
 

@@ -3,6 +3,8 @@
 //! Everything here is byte-addressed underneath but always accessed in whole
 //! logical blocks by the SCSI layer (`offset = lba * block_size`).
 
+#![warn(missing_docs)]
+
 mod file;
 mod lock;
 mod memory;
@@ -71,7 +73,9 @@ impl<T: BlockBackend + Sync + ?Sized> BlockBackend for std::sync::Arc<T> {
 /// Where a backend's bytes come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaLocation {
+    /// An image file or block device at this path.
     File(PathBuf),
+    /// Bytes held in memory ([`MemoryImage`]).
     Memory,
 }
 
@@ -86,25 +90,74 @@ impl std::fmt::Display for MediaLocation {
 
 /// Why an image could not be opened. Every message names the path and says what to do.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum OpenError {
+    /// The path does not exist.
     #[error("{path}: no such file (check the path)")]
-    NotFound { path: PathBuf },
+    NotFound {
+        /// The image path.
+        path: PathBuf,
+    },
+    /// The file cannot be opened with the access asked for.
     #[error("{path}: permission denied{hint}")]
-    PermissionDenied { path: PathBuf, hint: &'static str },
+    PermissionDenied {
+        /// The image path.
+        path: PathBuf,
+        /// Suggestion appended to the message (empty when opening read-only).
+        hint: &'static str,
+    },
+    /// The path is a directory.
     #[error("{path}: is a directory, not an image file (use `vstick iso create` to make an ISO from it)")]
-    IsDirectory { path: PathBuf },
+    IsDirectory {
+        /// The image path.
+        path: PathBuf,
+    },
+    /// The path is neither a regular file nor a block device (FIFO, socket, character device).
     #[error("{path}: is not a regular file or block device")]
-    NotAFile { path: PathBuf },
+    NotAFile {
+        /// The image path.
+        path: PathBuf,
+    },
+    /// The image has length 0.
     #[error("{path}: the image is empty (0 bytes); create one with `vstick image create`")]
-    Empty { path: PathBuf },
+    Empty {
+        /// The image path.
+        path: PathBuf,
+    },
+    /// The block size is not a power of two (0 included).
     #[error("{path}: block size {block_size} is not a power of two (use 512, 2048 or 4096)")]
-    BadBlockSize { path: PathBuf, block_size: u32 },
+    BadBlockSize {
+        /// The image path.
+        path: PathBuf,
+        /// The block size asked for.
+        block_size: u32,
+    },
+    /// The image is shorter than one logical block.
     #[error("{path}: smaller than one {block_size}-byte block ({len} bytes)")]
-    TooSmall { path: PathBuf, len: u64, block_size: u32 },
+    TooSmall {
+        /// The image path.
+        path: PathBuf,
+        /// Its length in bytes.
+        len: u64,
+        /// The logical block size asked for.
+        block_size: u32,
+    },
+    /// Another process holds a conflicting lock on the image.
     #[error(
         "{path}: image is in use by {holder}, which locks it; stop it first (readers can share with --disk-ro)"
     )]
-    Locked { path: PathBuf, holder: String },
+    Locked {
+        /// The image path.
+        path: PathBuf,
+        /// The processes that have it open, as "name (pid N)", or "another process".
+        holder: String,
+    },
+    /// Any other I/O error while opening, locking or sizing the image.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        /// The image path.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
 }

@@ -29,6 +29,8 @@
 //! - `inquiry`, `mode`, `disk`: SPC/SBC responses;
 //! - `optical`, `get_configuration`, `events`: MMC responses (TOC, profiles/features, GESN).
 
+#![warn(missing_docs)]
+
 mod cdb;
 mod disk;
 mod events;
@@ -65,6 +67,7 @@ pub enum DataStage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
 pub enum Status {
+    /// GOOD: the command completed.
     Good,
     /// Sense data is available through REQUEST SENSE.
     CheckCondition,
@@ -81,6 +84,7 @@ pub enum LunKind {
 
 /// One logical unit as configured at start-up.
 pub struct LunConfig {
+    /// Disk or CD/DVD drive.
     pub kind: LunKind,
     /// `None` starts the drive empty.
     pub medium: Option<Box<dyn BlockBackend>>,
@@ -90,35 +94,67 @@ pub struct LunConfig {
 
 /// Why an operator's media request was refused. No state changes on error.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MediaError {
+    /// The LUN number is beyond the configured LUNs.
     #[error("LUN {lun} does not exist (this device has {count} LUNs, numbered from 0)")]
-    NoSuchLun { lun: u8, count: usize },
+    NoSuchLun {
+        /// The LUN asked for.
+        lun: u8,
+        /// How many LUNs the device has.
+        count: usize,
+    },
+    /// The host holds PREVENT MEDIUM REMOVAL and the request was not forced.
     #[error(
         "LUN {lun}: the host has locked the medium (PREVENT ALLOW MEDIUM REMOVAL); use --force to eject anyway"
     )]
-    Locked { lun: u8 },
+    Locked {
+        /// The LUN.
+        lun: u8,
+    },
+    /// A swap (without force) of a medium the host has locked.
     #[error(
         "LUN {lun}: the host has locked the medium (PREVENT ALLOW MEDIUM REMOVAL); use --force to swap anyway"
     )]
-    SwapLocked { lun: u8 },
+    SwapLocked {
+        /// The LUN.
+        lun: u8,
+    },
+    /// Eject of a drive that has no medium.
     #[error("LUN {lun}: no medium to eject")]
-    Empty { lun: u8 },
+    Empty {
+        /// The LUN.
+        lun: u8,
+    },
+    /// The new medium does not suit the LUN (block size, or no whole block).
     #[error("LUN {lun}: {reason}")]
-    WrongMedium { lun: u8, reason: String },
+    WrongMedium {
+        /// The LUN.
+        lun: u8,
+        /// What does not fit.
+        reason: String,
+    },
 }
 
 /// A snapshot of one logical unit for status output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LunStatus {
+    /// The LUN number.
     pub lun: u8,
+    /// Disk or CD/DVD drive.
     pub kind: LunKind,
     /// `None` when the drive is empty (or the host has opened the tray).
     pub medium: Option<String>,
+    /// The medium is write-protected (writes fail with DATA PROTECT).
     pub read_only: bool,
+    /// Logical block size in bytes, as READ CAPACITY reports it.
     pub block_size: u32,
+    /// Number of logical blocks; 0 when empty.
     pub blocks: u64,
     /// The host holds PREVENT MEDIUM REMOVAL.
     pub locked: bool,
+    /// Bytes the host has read from this LUN since start-up.
     pub bytes_read: u64,
+    /// Bytes the host has written to this LUN since start-up.
     pub bytes_written: u64,
 }

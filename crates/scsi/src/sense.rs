@@ -5,49 +5,74 @@ use std::collections::VecDeque;
 /// One KEY/ASC/ASCQ triple.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Sense {
+    /// SENSE KEY: the class of the condition ([`key`]).
     pub key: u8,
+    /// ADDITIONAL SENSE CODE: the condition within the key.
     pub asc: u8,
+    /// ADDITIONAL SENSE CODE QUALIFIER: detail of the ASC.
     pub ascq: u8,
 }
 
 /// Sense keys (SPC-4 table 48).
 pub mod key {
+    /// No condition to report.
     pub const NO_SENSE: u8 = 0x00;
+    /// The logical unit cannot be accessed now (e.g. no medium).
     pub const NOT_READY: u8 = 0x02;
+    /// The command failed on a flaw in the medium or its data (here: the backend's I/O error).
     pub const MEDIUM_ERROR: u8 = 0x03;
+    /// The CDB or parameter data is invalid; nothing was done.
     pub const ILLEGAL_REQUEST: u8 = 0x05;
+    /// The unit changed state (medium change, reset); the host must revalidate.
     pub const UNIT_ATTENTION: u8 = 0x06;
+    /// A write to a write-protected medium.
     pub const DATA_PROTECT: u8 = 0x07;
+    /// VERIFY (BYTCHK) found the medium's data differing from the host's.
     pub const MISCOMPARE: u8 = 0x0E;
 }
 
 impl Sense {
+    /// The triple KEY/ASC/ASCQ.
     pub const fn new(key: u8, asc: u8, ascq: u8) -> Self {
         Self { key, asc, ascq }
     }
 
+    /// 00/00/00: no additional sense information.
     pub const NO_SENSE: Sense = Sense::new(key::NO_SENSE, 0x00, 0x00);
     /// 02/3A/00: TUR/READ/READ CAPACITY on an empty drive (not 02/04/xx, which
     /// makes hosts wait for the unit to become ready).
     pub const MEDIUM_NOT_PRESENT: Sense = Sense::new(key::NOT_READY, 0x3A, 0x00);
+    /// 03/11/00 UNRECOVERED READ ERROR: the backend failed a read.
     pub const UNRECOVERED_READ_ERROR: Sense = Sense::new(key::MEDIUM_ERROR, 0x11, 0x00);
+    /// 03/0C/00 WRITE ERROR: the backend failed a write or flush.
     pub const WRITE_ERROR: Sense = Sense::new(key::MEDIUM_ERROR, 0x0C, 0x00);
+    /// 05/1A/00 PARAMETER LIST LENGTH ERROR: the parameter list length does not fit the data.
     pub const PARAMETER_LIST_LENGTH_ERROR: Sense = Sense::new(key::ILLEGAL_REQUEST, 0x1A, 0x00);
+    /// 05/20/00 INVALID COMMAND OPERATION CODE: an opcode this LUN does not implement.
     pub const INVALID_OPCODE: Sense = Sense::new(key::ILLEGAL_REQUEST, 0x20, 0x00);
+    /// 05/21/00 LOGICAL BLOCK ADDRESS OUT OF RANGE: LBA + length beyond the medium.
     pub const LBA_OUT_OF_RANGE: Sense = Sense::new(key::ILLEGAL_REQUEST, 0x21, 0x00);
+    /// 05/24/00 INVALID FIELD IN CDB: a CDB field has a value not supported.
     pub const INVALID_FIELD_IN_CDB: Sense = Sense::new(key::ILLEGAL_REQUEST, 0x24, 0x00);
+    /// 05/25/00 LOGICAL UNIT NOT SUPPORTED: the CBW addressed a LUN that does not exist.
     pub const LUN_NOT_SUPPORTED: Sense = Sense::new(key::ILLEGAL_REQUEST, 0x25, 0x00);
     /// 05/30/02 CANNOT READ MEDIUM - INCOMPATIBLE FORMAT: DVD structures asked of CD media.
     pub const INCOMPATIBLE_FORMAT: Sense = Sense::new(key::ILLEGAL_REQUEST, 0x30, 0x02);
     /// 05/64/00 ILLEGAL MODE FOR THIS TRACK: READ CD asking for audio or mode 2 sectors.
     pub const ILLEGAL_MODE_FOR_TRACK: Sense = Sense::new(key::ILLEGAL_REQUEST, 0x64, 0x00);
+    /// 05/39/00 SAVING PARAMETERS NOT SUPPORTED: MODE SENSE asked for saved values.
     pub const SAVING_NOT_SUPPORTED: Sense = Sense::new(key::ILLEGAL_REQUEST, 0x39, 0x00);
+    /// 05/53/02 MEDIUM REMOVAL PREVENTED: eject while the host holds PREVENT MEDIUM REMOVAL.
     pub const MEDIUM_REMOVAL_PREVENTED: Sense = Sense::new(key::ILLEGAL_REQUEST, 0x53, 0x02);
+    /// 06/28/00 NOT READY TO READY CHANGE, MEDIUM MAY HAVE CHANGED: a medium was loaded.
     pub const MEDIUM_CHANGED: Sense = Sense::new(key::UNIT_ATTENTION, 0x28, 0x00);
+    /// 06/29/00 POWER ON, RESET, OR BUS DEVICE RESET OCCURRED.
     pub const POWER_ON_RESET: Sense = Sense::new(key::UNIT_ATTENTION, 0x29, 0x00);
     /// 06/3A/00: QEMU reports this first on a medium swap, then 06/28/00.
     pub const MEDIUM_REMOVED: Sense = Sense::new(key::UNIT_ATTENTION, 0x3A, 0x00);
+    /// 07/27/00 WRITE PROTECTED: a write to a read-only medium.
     pub const WRITE_PROTECTED: Sense = Sense::new(key::DATA_PROTECT, 0x27, 0x00);
+    /// 0E/1D/00 MISCOMPARE DURING VERIFY OPERATION.
     pub const MISCOMPARE_DURING_VERIFY: Sense = Sense::new(key::MISCOMPARE, 0x1D, 0x00);
 
     /// Length of fixed-format sense data with ADDITIONAL SENSE LENGTH 0x0A.
@@ -64,6 +89,7 @@ impl Sense {
         b
     }
 
+    /// Whether the key is UNIT ATTENTION.
     pub fn is_unit_attention(self) -> bool {
         self.key == key::UNIT_ATTENTION
     }

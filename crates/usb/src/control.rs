@@ -14,11 +14,17 @@ use crate::{ControlResult, MassStorageDevice, Setup, Speed};
 
 /// bmRequestType values (direction | type | recipient, USB 2.0 Table 9-2).
 pub mod request_type {
+    /// Standard request to the device, device to host.
     pub const DEVICE_IN: u8 = 0x80;
+    /// Standard request to an interface, device to host.
     pub const INTERFACE_IN: u8 = 0x81;
+    /// Standard request to an endpoint, device to host.
     pub const ENDPOINT_IN: u8 = 0x82;
+    /// Standard request to the device, host to device.
     pub const DEVICE_OUT: u8 = 0x00;
+    /// Standard request to an interface, host to device.
     pub const INTERFACE_OUT: u8 = 0x01;
+    /// Standard request to an endpoint, host to device.
     pub const ENDPOINT_OUT: u8 = 0x02;
     /// Class request to an interface, device to host.
     pub const CLASS_INTERFACE_IN: u8 = 0xA1;
@@ -28,16 +34,27 @@ pub mod request_type {
 
 /// bRequest codes (USB 2.0 Table 9-4, BOT §3.1/§3.2).
 pub mod request {
+    /// Status of the device, an interface or an endpoint (halt bit).
     pub const GET_STATUS: u8 = 0;
+    /// Clears a feature, e.g. ENDPOINT_HALT to un-stall an endpoint.
     pub const CLEAR_FEATURE: u8 = 1;
+    /// Sets a feature, e.g. ENDPOINT_HALT or DEVICE_REMOTE_WAKEUP.
     pub const SET_FEATURE: u8 = 3;
+    /// Assigns the device address (1..=127, 0 = default address).
     pub const SET_ADDRESS: u8 = 5;
+    /// Reads a descriptor; `wValue` = type << 8 | index.
     pub const GET_DESCRIPTOR: u8 = 6;
+    /// Writes a descriptor (optional in USB 2.0).
     pub const SET_DESCRIPTOR: u8 = 7;
+    /// Reads the current `bConfigurationValue`.
     pub const GET_CONFIGURATION: u8 = 8;
+    /// Selects a configuration (0 returns to the Address state).
     pub const SET_CONFIGURATION: u8 = 9;
+    /// Reads an interface's alternate setting.
     pub const GET_INTERFACE: u8 = 10;
+    /// Selects an interface's alternate setting.
     pub const SET_INTERFACE: u8 = 11;
+    /// Isochronous frame sync (not used by bulk-only devices).
     pub const SYNCH_FRAME: u8 = 12;
     /// Bulk-Only Mass Storage Reset (BOT §3.1).
     pub const BULK_ONLY_RESET: u8 = 0xFF;

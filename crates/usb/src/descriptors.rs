@@ -15,17 +15,27 @@
 
 use crate::{EP_IN, EP_OUT, Identity, Speed};
 
-/// bDescriptorType values (USB 2.0 Table 9-5).
+// bDescriptorType values (USB 2.0 Table 9-5, USB 3.2 Table 9-6).
+
+/// bDescriptorType: device descriptor (USB 2.0 §9.6.1).
 pub const DESCRIPTOR_DEVICE: u8 = 1;
+/// bDescriptorType: configuration descriptor, returned with its interfaces and endpoints.
 pub const DESCRIPTOR_CONFIGURATION: u8 = 2;
+/// bDescriptorType: string descriptor (index 0: the LANGID list).
 pub const DESCRIPTOR_STRING: u8 = 3;
+/// bDescriptorType: interface descriptor.
 pub const DESCRIPTOR_INTERFACE: u8 = 4;
+/// bDescriptorType: endpoint descriptor.
 pub const DESCRIPTOR_ENDPOINT: u8 = 5;
+/// bDescriptorType: device qualifier, the device at the other USB 2.0 speed (§9.6.2).
 pub const DESCRIPTOR_DEVICE_QUALIFIER: u8 = 6;
+/// bDescriptorType: the configuration as it would be at the other USB 2.0 speed (§9.6.4).
 pub const DESCRIPTOR_OTHER_SPEED_CONFIGURATION: u8 = 7;
-/// USB 3.2 Table 9-6.
+/// bDescriptorType: Binary Device Object Store, required at SuperSpeed (USB 3.2 §9.6.2).
 pub const DESCRIPTOR_BOS: u8 = 15;
+/// bDescriptorType: a device capability inside the BOS (USB 3.2 Table 9-6).
 pub const DESCRIPTOR_DEVICE_CAPABILITY: u8 = 16;
+/// bDescriptorType: SuperSpeed endpoint companion, after each endpoint at SuperSpeed (USB 3.2 §9.6.7).
 pub const DESCRIPTOR_SUPERSPEED_ENDPOINT_COMPANION: u8 = 48;
 
 /// bcdUSB 2.00. Windows USB/IP clients want exactly this; 2.01+ would make
@@ -41,9 +51,11 @@ pub const MAX_PACKET_SIZE_0_SUPER_EXPONENT: u8 = 9;
 /// bMaxBurst of the bulk endpoints at SuperSpeed: 15 means bursts of 16
 /// packets (USB 3.2 Table 9-27), the most a bulk endpoint may declare.
 pub const BULK_MAX_BURST: u8 = 15;
-/// Interface triple: mass storage, SCSI transparent, Bulk-Only Transport.
+/// bInterfaceClass: mass storage.
 pub const CLASS_MASS_STORAGE: u8 = 0x08;
+/// bInterfaceSubClass: SCSI transparent command set (MSC overview, Table 1).
 pub const SUBCLASS_SCSI_TRANSPARENT: u8 = 0x06;
+/// bInterfaceProtocol: Bulk-Only Transport (MSC overview, Table 2).
 pub const PROTOCOL_BULK_ONLY: u8 = 0x50;
 /// bConfigurationValue of the only configuration.
 pub const CONFIGURATION_VALUE: u8 = 1;
@@ -64,10 +76,13 @@ pub const MAX_POWER_2MA: u8 = 50;
 /// still under one SuperSpeed unit load (150 mA), for the same reason.
 pub const MAX_POWER_8MA_SUPER: u8 = 12;
 
-/// String descriptor indexes.
+/// String descriptor index 0: the list of supported LANGIDs.
 pub const STRING_LANGUAGES: u8 = 0;
+/// String descriptor index of iManufacturer.
 pub const STRING_MANUFACTURER: u8 = 1;
+/// String descriptor index of iProduct.
 pub const STRING_PRODUCT: u8 = 2;
+/// String descriptor index of iSerialNumber.
 pub const STRING_SERIAL: u8 = 3;
 /// LANGID US English, the one language offered.
 pub const LANGID_EN_US: u16 = 0x0409;

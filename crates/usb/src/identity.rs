@@ -11,10 +11,15 @@ pub const PID_CODES_TEST_PRODUCT_ID: u16 = 0x0001;
 /// Identity fields of the device descriptor and its strings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
+    /// idVendor.
     pub vendor_id: u16,
+    /// idProduct.
     pub product_id: u16,
+    /// bcdDevice: device release number in BCD (0x0100 = 1.00).
     pub bcd_device: u16,
+    /// iManufacturer string.
     pub manufacturer: String,
+    /// iProduct string.
     pub product: String,
     /// iSerialNumber; hosts use it to recognise the stick across re-plugs.
     pub serial: String,

@@ -76,14 +76,17 @@ impl<T: CommandTarget> MassStorageDevice<T> {
         self
     }
 
+    /// The bus speed the device presents.
     pub fn speed(&self) -> Speed {
         self.speed
     }
 
+    /// IDs and strings of the device descriptor.
     pub fn identity(&self) -> &Identity {
         &self.identity
     }
 
+    /// The device descriptor fields transports copy into their own headers.
     pub fn summary(&self) -> DeviceSummary {
         DeviceSummary {
             bcd_usb: match self.speed {
@@ -266,6 +269,7 @@ impl<T: CommandTarget> MassStorageDevice<T> {
         self.target.reset();
     }
 
+    /// The command target (SCSI LUNs) behind the Bulk-Only Transport.
     pub fn target(&self) -> &T {
         &self.target
     }

@@ -13,16 +13,25 @@ use crate::{ControlResult, DeviceSummary, EndpointInfo, InterfaceInfo, MassStora
 /// The device side of a transport session (see [`MassStorageDevice`] for the
 /// meaning of each call).
 pub trait UsbDevice {
+    /// The bus speed the device presents.
     fn speed(&self) -> Speed;
+    /// The device descriptor fields transports copy into their own headers.
     fn summary(&self) -> DeviceSummary;
+    /// Current bConfigurationValue (0: unconfigured).
     fn configuration(&self) -> u8;
+    /// SET_CONFIGURATION; `false` for a value the device does not have.
     fn set_configuration(&mut self, value: u8) -> bool;
+    /// Current alternate setting of `interface`, `None` if no such interface.
     fn alt_setting(&self, interface: u8) -> Option<u8>;
+    /// SET_INTERFACE; `false` for an interface or setting the device does not have.
     fn set_alt_setting(&mut self, interface: u8, alt: u8) -> bool;
+    /// Interfaces of the active configuration (empty when unconfigured).
     fn interfaces(&self) -> Vec<InterfaceInfo>;
     /// Endpoints of the active configuration, without endpoint 0.
     fn endpoints(&self) -> Vec<EndpointInfo>;
+    /// A control transfer on endpoint 0: the setup packet and any OUT data stage.
     fn control(&mut self, setup: &Setup, data: &[u8]) -> ControlResult;
+    /// A bulk OUT transfer of `data` to `endpoint`.
     fn bulk_out(&mut self, endpoint: u8, data: &[u8]) -> OutResult;
     /// A bulk OUT of `buf[range]` whose work the device may finish later, in
     /// [`UsbDevice::run_deferred`], once the transport has sent the
@@ -40,6 +49,7 @@ pub trait UsbDevice {
     fn run_deferred(&mut self) -> Option<Vec<u8>> {
         None
     }
+    /// A bulk IN transfer from `endpoint` of up to `buf.len()` bytes.
     fn bulk_in(&mut self, endpoint: u8, buf: &mut [u8]) -> InResult;
     /// An upper bound on what [`UsbDevice::bulk_in`] from `endpoint` would
     /// return now; 0 when it would answer `Pending` or `Stall`. Transports
@@ -48,6 +58,7 @@ pub trait UsbDevice {
         let _ = endpoint;
         usize::MAX
     }
+    /// USB bus reset (port reset).
     fn reset(&mut self);
 }
 

@@ -63,33 +63,57 @@ pub mod errno {
 /// Why bytes could not be decoded. Every variant closes the connection: the
 /// stream cannot be re-synchronised after a framing error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CodecError {
+    /// `op_common.version` is not [`VERSION`].
     #[error("unsupported USB/IP version {0:#06x} (expected 0x0111)")]
     UnsupportedVersion(u16),
+    /// `op_common.code` is not a request (or reply) this side accepts.
     #[error("unknown operation code {0:?}")]
     UnknownOpCode(OpCode),
+    /// `usbip_header_basic.command` is not a command this side accepts.
     #[error("unknown URB command {0:?}")]
     UnknownCommand(UrbCommand),
+    /// CMD_SUBMIT `direction` is neither OUT (0) nor IN (1).
     #[error("invalid direction {0:?} in CMD_SUBMIT")]
     BadDirection(Direction),
+    /// `transfer_buffer_length` or `actual_length` above [`MAX_TRANSFER_LENGTH`].
     #[error("transfer length {length} exceeds the {max}-byte cap")]
-    TransferTooLong { length: u32, max: u32 },
+    TransferTooLong {
+        /// The length on the wire.
+        length: u32,
+        /// The cap it exceeds.
+        max: u32,
+    },
+    /// OP_REP_DEVLIST announces more than [`MAX_DEVLIST_DEVICES`] devices.
     #[error("device list of {0} entries exceeds the cap of {MAX_DEVLIST_DEVICES}")]
     TooManyDevices(u32),
+    /// A string to encode does not fit its fixed field with a NUL, or holds a NUL.
     #[error("string of {len} bytes does not fit a {field}-byte NUL-terminated field")]
-    StringTooLong { len: usize, field: usize },
+    StringTooLong {
+        /// Length of the string in bytes.
+        len: usize,
+        /// Size of the field, terminator included.
+        field: usize,
+    },
 }
 
 /// Outcome of a successful decode step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decoded<T> {
     /// A whole message that used `consumed` bytes from the start of the input.
-    Done { message: T, consumed: usize },
+    Done {
+        /// The decoded message.
+        message: T,
+        /// Bytes of input it took.
+        consumed: usize,
+    },
     /// The input is a valid prefix; call again with more bytes.
     NeedMore,
 }
 
 impl<T> Decoded<T> {
+    /// Converts the message of a `Done`, keeping `consumed`.
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Decoded<U> {
         match self {
             Decoded::Done { message, consumed } => Decoded::Done { message: f(message), consumed },
@@ -130,9 +154,13 @@ macro_rules! wire_enum {
 wire_enum! {
     /// `op_common.code` (usbip_common.h / usbip_network.h).
     OpCode(u16) {
+        /// OP_REQ_DEVLIST: client asks for the list of exported devices.
         REQ_DEVLIST = 0x8005,
+        /// OP_REP_DEVLIST: server's device list.
         REP_DEVLIST = 0x0005,
+        /// OP_REQ_IMPORT: client asks to attach the device with a busid.
         REQ_IMPORT = 0x8003,
+        /// OP_REP_IMPORT: server's answer to an import, with the device record on success.
         REP_IMPORT = 0x0003,
     }
 }
@@ -140,11 +168,17 @@ wire_enum! {
 wire_enum! {
     /// `op_common.status` (usbip_network.h ST_*).
     OpStatus(u32) {
+        /// ST_OK: request completed.
         OK = 0,
+        /// ST_NA: request failed (device not available).
         NA = 1,
+        /// ST_DEV_BUSY: the device is already exported to another client.
         DEV_BUSY = 2,
+        /// ST_DEV_ERR: the device is in an error state.
         DEV_ERR = 3,
+        /// ST_NODEV: no device with that busid.
         NODEV = 4,
+        /// ST_ERROR: unexpected error.
         ERROR = 5,
     }
 }
@@ -152,12 +186,19 @@ wire_enum! {
 wire_enum! {
     /// `enum usb_device_speed` as carried in the device record.
     WireSpeed(u32) {
+        /// Speed not known.
         UNKNOWN = 0,
+        /// Low speed (1.5 Mbit/s).
         LOW = 1,
+        /// Full speed (12 Mbit/s).
         FULL = 2,
+        /// High speed (480 Mbit/s).
         HIGH = 3,
+        /// Wireless USB.
         WIRELESS = 4,
+        /// SuperSpeed (5 Gbit/s).
         SUPER = 5,
+        /// SuperSpeed Plus (10 Gbit/s and up).
         SUPER_PLUS = 6,
     }
 }
@@ -165,9 +206,13 @@ wire_enum! {
 wire_enum! {
     /// `usbip_header_basic.command`.
     UrbCommand(u32) {
+        /// USBIP_CMD_SUBMIT: client submits a URB.
         CMD_SUBMIT = 1,
+        /// USBIP_CMD_UNLINK: client cancels a submitted URB.
         CMD_UNLINK = 2,
+        /// USBIP_RET_SUBMIT: server completes a URB.
         RET_SUBMIT = 3,
+        /// USBIP_RET_UNLINK: server answers an unlink.
         RET_UNLINK = 4,
     }
 }
@@ -175,7 +220,9 @@ wire_enum! {
 wire_enum! {
     /// `usbip_header_basic.direction`.
     Direction(u32) {
+        /// USBIP_DIR_OUT: host to device.
         OUT = 0,
+        /// USBIP_DIR_IN: device to host.
         IN = 1,
     }
 }
@@ -205,10 +252,12 @@ impl<const N: usize> FixedStr<N> {
         Ok(Self(raw))
     }
 
+    /// The field exactly as it travels, bytes after the NUL included.
     pub const fn from_raw(raw: [u8; N]) -> Self {
         Self(raw)
     }
 
+    /// All `N` bytes as received or to be sent.
     pub fn raw(&self) -> &[u8; N] {
         &self.0
     }
@@ -219,6 +268,7 @@ impl<const N: usize> FixedStr<N> {
         self.0.get(..end).unwrap_or(&[])
     }
 
+    /// [`as_bytes`](Self::as_bytes) decoded as UTF-8, invalid sequences replaced.
     pub fn to_string_lossy(&self) -> String {
         String::from_utf8_lossy(self.as_bytes()).into_owned()
     }
@@ -312,16 +362,21 @@ impl<'a> Reader<'a> {
 /// The 8-byte header of every management message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OpCommon {
+    /// Protocol version, [`VERSION`].
     pub version: u16,
+    /// Which request or reply this is.
     pub code: OpCode,
+    /// Outcome in a reply; unused (0) in a request.
     pub status: OpStatus,
 }
 
 impl OpCommon {
+    /// A header with the current [`VERSION`].
     pub fn new(code: OpCode, status: OpStatus) -> Self {
         Self { version: VERSION, code, status }
     }
 
+    /// The 8 wire bytes, big-endian.
     pub fn to_bytes(&self) -> [u8; OP_COMMON_LEN] {
         let mut b = [0u8; OP_COMMON_LEN];
         let (version, rest) = b.split_at_mut(2);
@@ -349,10 +404,14 @@ pub enum OpRequest {
     /// OP_REQ_DEVLIST: list the exported devices.
     Devlist,
     /// OP_REQ_IMPORT: attach the device with this busid.
-    Import { busid: BusId },
+    Import {
+        /// Bus id of the device to import, as listed by OP_REP_DEVLIST.
+        busid: BusId,
+    },
 }
 
 impl OpRequest {
+    /// Appends the request's wire bytes to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
             OpRequest::Devlist => {
@@ -381,7 +440,8 @@ impl OpRequest {
         }
     }
 
-    /// The request status field is "unused, shall be set to 0" and is ignored.
+    /// Decodes the request at the start of `buf`. The request status field
+    /// is "unused, shall be set to 0" and is ignored.
     pub fn decode(buf: &[u8]) -> Result<Decoded<Self>, CodecError> {
         finish((|| {
             let mut r = Reader::new(buf);
@@ -399,24 +459,39 @@ impl OpRequest {
 /// `struct usbip_usb_device`: one exported device (312 bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeviceRecord {
+    /// sysfs path of the device on the server.
     pub path: SysfsPath,
+    /// Bus id the client imports the device by (e.g. `1-1`).
     pub busid: BusId,
+    /// USB bus number on the server.
     pub busnum: u32,
+    /// Device address on that bus.
     pub devnum: u32,
+    /// Bus speed.
     pub speed: WireSpeed,
+    /// Device descriptor `idVendor`.
     pub vendor_id: u16,
+    /// Device descriptor `idProduct`.
     pub product_id: u16,
+    /// Device descriptor `bcdDevice`.
     pub bcd_device: u16,
+    /// Device descriptor `bDeviceClass`.
     pub device_class: u8,
+    /// Device descriptor `bDeviceSubClass`.
     pub device_subclass: u8,
+    /// Device descriptor `bDeviceProtocol`.
     pub device_protocol: u8,
     /// The current bConfigurationValue.
     pub configuration_value: u8,
+    /// Device descriptor `bNumConfigurations`.
     pub num_configurations: u8,
+    /// `bNumInterfaces` of the active configuration; as many interface records
+    /// follow in OP_REP_DEVLIST.
     pub num_interfaces: u8,
 }
 
 impl DeviceRecord {
+    /// Appends the 312-byte record to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(self.path.raw()); // @0x000 path[256]
         out.extend_from_slice(self.busid.raw()); // @0x100 busid[32]
@@ -459,21 +534,26 @@ impl DeviceRecord {
 /// `struct usbip_usb_interface`: one interface of a DEVLIST entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InterfaceRecord {
+    /// `bInterfaceClass`.
     pub class: u8,
+    /// `bInterfaceSubClass`.
     pub subclass: u8,
+    /// `bInterfaceProtocol`.
     pub protocol: u8,
 }
 
 /// One OP_REP_DEVLIST entry: the record and `num_interfaces` interface records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportedDevice {
+    /// The device record.
     pub record: DeviceRecord,
+    /// One record per interface of the active configuration.
     pub interfaces: Vec<InterfaceRecord>,
 }
 
 impl ExportedDevice {
-    /// `record.num_interfaces` is written as `interfaces.len()` so the two
-    /// can never disagree on the wire.
+    /// Appends the entry to `out`. `record.num_interfaces` is written as
+    /// `interfaces.len()` so the two can never disagree on the wire.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let mut record = self.record;
         record.num_interfaces = u8::try_from(self.interfaces.len()).unwrap_or(u8::MAX);
@@ -500,13 +580,24 @@ impl ExportedDevice {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpReply {
     /// OP_REP_DEVLIST; the device count and entries follow only when `status` is OK.
-    Devlist { status: OpStatus, devices: Vec<ExportedDevice> },
+    Devlist {
+        /// Outcome of the request.
+        status: OpStatus,
+        /// The exported devices.
+        devices: Vec<ExportedDevice>,
+    },
     /// OP_REP_IMPORT; the record follows only when `status` is OK
     /// (usbip_protocol.rst: "otherwise the reply ends with the status field").
-    Import { status: OpStatus, device: Option<DeviceRecord> },
+    Import {
+        /// Outcome of the request.
+        status: OpStatus,
+        /// The imported device's record; `None` unless `status` is OK.
+        device: Option<DeviceRecord>,
+    },
 }
 
 impl OpReply {
+    /// Appends the reply's wire bytes to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
             OpReply::Devlist { status, devices } => {
@@ -528,7 +619,8 @@ impl OpReply {
         }
     }
 
-    /// For clients and tests; the server never decodes replies.
+    /// Decodes the reply at the start of `buf`. For clients and tests; the
+    /// server never decodes replies.
     pub fn decode(buf: &[u8]) -> Result<Decoded<Self>, CodecError> {
         finish((|| {
             let mut r = Reader::new(buf);
@@ -565,6 +657,7 @@ impl OpReply {
 /// `usbip_header_basic`, the first 20 bytes of every URB-phase header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UrbBasic {
+    /// Request number chosen by the client; a reply carries its request's.
     pub seqnum: u32,
     /// `(busnum << 16) | devnum` from a client; 0 from a server.
     pub devid: u32,
@@ -610,18 +703,24 @@ fn check_length(length: u32) -> Result<(), CodecError> {
 /// USBIP_CMD_SUBMIT header; OUT data (`transfer_buffer_length` bytes) follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CmdSubmit {
+    /// Command, seqnum, devid, direction and endpoint.
     pub basic: UrbBasic,
+    /// Linux URB `transfer_flags` (URB_SHORT_NOT_OK, URB_ZERO_PACKET, ...).
     pub transfer_flags: u32,
+    /// Bytes of data to send (OUT) or room for data to receive (IN).
     pub transfer_buffer_length: u32,
+    /// Isochronous start frame; 0 otherwise.
     pub start_frame: i32,
     /// 0 (Linux vhci) or -1 (usbip_protocol.rst) for non-isochronous URBs.
     pub number_of_packets: i32,
+    /// Polling interval for interrupt and isochronous URBs.
     pub interval: i32,
     /// Raw USB setup packet for control transfers, zeros otherwise.
     pub setup: [u8; 8],
 }
 
 impl CmdSubmit {
+    /// The 48-byte header.
     pub fn to_bytes(&self) -> [u8; URB_HEADER_LEN] {
         let mut h = [0u8; URB_HEADER_LEN];
         self.basic.write(UrbCommand::CMD_SUBMIT, &mut h);
@@ -647,12 +746,14 @@ impl CmdSubmit {
 /// USBIP_CMD_UNLINK.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CmdUnlink {
+    /// Command and the unlink request's own seqnum.
     pub basic: UrbBasic,
     /// The seqnum of the CMD_SUBMIT to cancel.
     pub unlink_seqnum: u32,
 }
 
 impl CmdUnlink {
+    /// The 48-byte header.
     pub fn to_bytes(&self) -> [u8; URB_HEADER_LEN] {
         let mut h = [0u8; URB_HEADER_LEN];
         self.basic.write(UrbCommand::CMD_UNLINK, &mut h);
@@ -664,16 +765,22 @@ impl CmdUnlink {
 /// USBIP_RET_SUBMIT header; IN data (`actual_length` bytes) follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetSubmit {
+    /// Command and the seqnum of the CMD_SUBMIT answered.
     pub basic: UrbBasic,
     /// 0 or a negative errno ([`errno`]).
     pub status: i32,
+    /// Bytes actually transferred.
     pub actual_length: u32,
+    /// Isochronous start frame; 0 otherwise.
     pub start_frame: i32,
+    /// Isochronous packet count; 0 (or -1) otherwise.
     pub number_of_packets: i32,
+    /// Isochronous packets that failed; 0 otherwise.
     pub error_count: i32,
 }
 
 impl RetSubmit {
+    /// The 48-byte header.
     pub fn to_bytes(&self) -> [u8; URB_HEADER_LEN] {
         let mut h = [0u8; URB_HEADER_LEN];
         self.basic.write(UrbCommand::RET_SUBMIT, &mut h);
@@ -686,6 +793,7 @@ impl RetSubmit {
         h
     }
 
+    /// Header then `data`, which must be `actual_length` bytes for an IN URB and empty for OUT.
     pub fn encode(&self, data: &[u8], out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_bytes());
         out.extend_from_slice(data);
@@ -695,12 +803,14 @@ impl RetSubmit {
 /// USBIP_RET_UNLINK.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetUnlink {
+    /// Command and the seqnum of the CMD_UNLINK answered.
     pub basic: UrbBasic,
     /// -ECONNRESET if the URB was cancelled, 0 if it had already completed.
     pub status: i32,
 }
 
 impl RetUnlink {
+    /// The 48-byte header.
     pub fn to_bytes(&self) -> [u8; URB_HEADER_LEN] {
         let mut h = [0u8; URB_HEADER_LEN];
         self.basic.write(UrbCommand::RET_UNLINK, &mut h);
@@ -712,11 +822,19 @@ impl RetUnlink {
 /// A URB-phase message from the client; OUT data borrows the input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientMessage<'a> {
-    Submit { cmd: CmdSubmit, data: &'a [u8] },
+    /// CMD_SUBMIT.
+    Submit {
+        /// The header.
+        cmd: CmdSubmit,
+        /// OUT data; empty for IN.
+        data: &'a [u8],
+    },
+    /// CMD_UNLINK.
     Unlink(CmdUnlink),
 }
 
 impl ClientMessage<'_> {
+    /// Appends the message's wire bytes to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
             ClientMessage::Submit { cmd, data } => cmd.encode(data, out),
@@ -750,8 +868,9 @@ impl ClientMessage<'_> {
         }
     }
 
-    /// The length cap is enforced as soon as the 48-byte header is complete,
-    /// before waiting for (or buffering) any OUT data.
+    /// Decodes the message at the start of `buf`. The length cap is enforced
+    /// as soon as the 48-byte header is complete, before waiting for (or
+    /// buffering) any OUT data.
     pub fn decode(buf: &[u8]) -> Result<Decoded<ClientMessage<'_>>, CodecError> {
         finish((|| {
             let mut r = Reader::new(buf);
@@ -790,11 +909,19 @@ impl ClientMessage<'_> {
 /// A URB-phase message from the server; IN data borrows the input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerMessage<'a> {
-    Submit { ret: RetSubmit, data: &'a [u8] },
+    /// RET_SUBMIT.
+    Submit {
+        /// The header.
+        ret: RetSubmit,
+        /// IN data; empty for OUT.
+        data: &'a [u8],
+    },
+    /// RET_UNLINK.
     Unlink(RetUnlink),
 }
 
 impl ServerMessage<'_> {
+    /// Appends the message's wire bytes to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
             ServerMessage::Submit { ret, data } => ret.encode(data, out),
@@ -802,9 +929,10 @@ impl ServerMessage<'_> {
         }
     }
 
-    /// For clients and tests. A RET_SUBMIT does not say its own direction
-    /// (the server sends 0), so `is_in(seqnum)` tells whether the request was
-    /// IN, i.e. whether `actual_length` bytes of data follow.
+    /// Decodes the message at the start of `buf`; for clients and tests. A
+    /// RET_SUBMIT does not say its own direction (the server sends 0), so
+    /// `is_in(seqnum)` tells whether the request was IN, i.e. whether
+    /// `actual_length` bytes of data follow.
     pub fn decode(buf: &[u8], is_in: impl Fn(u32) -> bool) -> Result<Decoded<ServerMessage<'_>>, CodecError> {
         finish((|| {
             let mut r = Reader::new(buf);

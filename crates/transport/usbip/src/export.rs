@@ -14,9 +14,13 @@ use crate::codec::{BusId, DeviceRecord, ExportedDevice, InterfaceRecord, SysfsPa
 /// values Linux `usbipd` would take from sysfs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportInfo {
+    /// The bus id clients list and import (e.g. `1-1`).
     pub busid: BusId,
+    /// The sysfs path shown in the device record.
     pub path: SysfsPath,
+    /// USB bus number shown in the device record.
     pub busnum: u32,
+    /// Device address on that bus shown in the device record.
     pub devnum: u32,
 }
 
@@ -89,6 +93,7 @@ impl ExportInfo {
     }
 }
 
+/// The USB/IP `speed` value for a device speed.
 pub fn wire_speed(speed: Speed) -> WireSpeed {
     match speed {
         Speed::Full => WireSpeed::FULL,

@@ -17,6 +17,8 @@
 //! closed with a logged reason. Isochronous transfers are not supported
 //! (the device has no isochronous endpoint).
 
+#![warn(missing_docs)]
+
 pub mod codec;
 pub mod export;
 #[cfg(feature = "tokio")]

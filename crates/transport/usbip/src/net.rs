@@ -1,5 +1,5 @@
 //! The tokio edge: accepts TCP connections and moves bytes between each
-//! socket and its [`crate::Session`]. Every connection runs in its own task; one
+//! socket and its [`Session`](crate::Session). Every connection runs in its own task; one
 //! connection may hold the device (import), any may list it.
 
 use std::future::Future;

@@ -120,6 +120,8 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod codec;
 #[cfg(feature = "tokio")]
 pub mod net;

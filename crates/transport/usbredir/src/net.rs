@@ -1,7 +1,7 @@
 //! tokio socket edges: accept usb-guests on TCP or a Unix socket ([`serve`],
 //! or [`serve_tls`] for QEMU's `tls-creds`) or dial one ([`connect`],
 //! [`connect_unix`], for QEMU's `server=on` chardev). Each connection is a
-//! fresh [`crate::Session`] over a freshly reset device; only bytes move here.
+//! fresh [`Session`](crate::Session) over a freshly reset device; only bytes move here.
 
 use std::fmt::Display;
 use std::future::Future;
@@ -38,14 +38,18 @@ type Acceptor = std::convert::Infallible;
 
 /// How a connection ended.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConnectionError {
+    /// Reading or writing the socket failed.
     #[error("socket error: {0}")]
     Io(#[from] io::Error),
+    /// The usbredir session ended in error (usually: the usb-guest broke the protocol).
     #[error("{0}")]
     Protocol(#[from] SessionError),
-    /// The TLS handshake failed.
+    /// The TLS handshake with the usb-guest failed.
     #[error("TLS handshake failed: {0}")]
     Tls(io::Error),
+    /// The usb-guest sent no hello (or finished no TLS handshake) within [`HELLO_TIMEOUT`].
     #[error("no hello within {} s", HELLO_TIMEOUT.as_secs())]
     HelloTimeout,
 }
@@ -53,6 +57,7 @@ pub enum ConnectionError {
 /// A listening socket usb-guests connect to: TCP (`host=..,port=..` in QEMU's
 /// chardev) or a Unix socket (`path=..`).
 pub trait Listener {
+    /// The connected stream type.
     type Stream: AsyncRead + AsyncWrite + Unpin;
     /// The next connection, set up for usbredir, and a name for its peer in logs.
     fn accept_guest(&self) -> impl Future<Output = io::Result<(Self::Stream, String)>>;

@@ -45,38 +45,71 @@ macro_rules! wire_enum {
 wire_enum! {
     /// `usb_redir_header.type`.
     PacketType(u32) {
+        /// Both sides, first packet: version string and capability words.
         HELLO = 0 => "hello",
+        /// usb-host → guest: a device is attached, with its speed and ids.
         DEVICE_CONNECT = 1 => "device_connect",
+        /// usb-host → guest: the device is gone.
         DEVICE_DISCONNECT = 2 => "device_disconnect",
+        /// Guest → usb-host: reset the device.
         RESET = 3 => "reset",
+        /// usb-host → guest: the active configuration's interfaces.
         INTERFACE_INFO = 4 => "interface_info",
+        /// usb-host → guest: type, interval and interface of every endpoint.
         EP_INFO = 5 => "ep_info",
+        /// Guest → usb-host: SET_CONFIGURATION; answered by `CONFIGURATION_STATUS`.
         SET_CONFIGURATION = 6 => "set_configuration",
+        /// Guest → usb-host: ask the active configuration; answered by `CONFIGURATION_STATUS`.
         GET_CONFIGURATION = 7 => "get_configuration",
+        /// usb-host → guest: outcome of a set/get configuration.
         CONFIGURATION_STATUS = 8 => "configuration_status",
+        /// Guest → usb-host: SET_INTERFACE; answered by `ALT_SETTING_STATUS`.
         SET_ALT_SETTING = 9 => "set_alt_setting",
+        /// Guest → usb-host: ask an interface's alternate setting.
         GET_ALT_SETTING = 10 => "get_alt_setting",
+        /// usb-host → guest: outcome of a set/get alt setting.
         ALT_SETTING_STATUS = 11 => "alt_setting_status",
+        /// Guest → usb-host: start streaming an isochronous endpoint.
         START_ISO_STREAM = 12 => "start_iso_stream",
+        /// Guest → usb-host: stop an isochronous stream.
         STOP_ISO_STREAM = 13 => "stop_iso_stream",
+        /// usb-host → guest: state of an isochronous stream.
         ISO_STREAM_STATUS = 14 => "iso_stream_status",
+        /// Guest → usb-host: start polling an interrupt IN endpoint.
         START_INTERRUPT_RECEIVING = 15 => "start_interrupt_receiving",
+        /// Guest → usb-host: stop polling an interrupt IN endpoint.
         STOP_INTERRUPT_RECEIVING = 16 => "stop_interrupt_receiving",
+        /// usb-host → guest: state of interrupt receiving on an endpoint.
         INTERRUPT_RECEIVING_STATUS = 17 => "interrupt_receiving_status",
+        /// Guest → usb-host: allocate USB 3 bulk streams.
         ALLOC_BULK_STREAMS = 18 => "alloc_bulk_streams",
+        /// Guest → usb-host: free USB 3 bulk streams.
         FREE_BULK_STREAMS = 19 => "free_bulk_streams",
+        /// usb-host → guest: outcome of a bulk streams alloc/free.
         BULK_STREAMS_STATUS = 20 => "bulk_streams_status",
+        /// Guest → usb-host: cancel the pending data packet with the header's id.
         CANCEL_DATA_PACKET = 21 => "cancel_data_packet",
+        /// Guest → usb-host: the guest's filter rejected the device (`filter` cap).
         FILTER_REJECT = 22 => "filter_reject",
+        /// Either side: the sender's usbredirfilter rules (`filter` cap).
         FILTER_FILTER = 23 => "filter_filter",
+        /// Guest → usb-host: acknowledges `DEVICE_DISCONNECT` (`device_disconnect_ack` cap).
         DEVICE_DISCONNECT_ACK = 24 => "device_disconnect_ack",
+        /// Guest → usb-host: start buffered bulk input on an endpoint (`bulk_receiving` cap).
         START_BULK_RECEIVING = 25 => "start_bulk_receiving",
+        /// Guest → usb-host: stop buffered bulk input.
         STOP_BULK_RECEIVING = 26 => "stop_bulk_receiving",
+        /// usb-host → guest: state of buffered bulk input on an endpoint.
         BULK_RECEIVING_STATUS = 27 => "bulk_receiving_status",
+        /// Data packet: a control transfer (setup fields, then data).
         CONTROL_PACKET = 100 => "control_packet",
+        /// Data packet: a bulk transfer.
         BULK_PACKET = 101 => "bulk_packet",
+        /// Data packet: an isochronous transfer.
         ISO_PACKET = 102 => "iso_packet",
+        /// Data packet: an interrupt transfer.
         INTERRUPT_PACKET = 103 => "interrupt_packet",
+        /// Data packet: bulk input received while bulk receiving is on.
         BUFFERED_BULK_PACKET = 104 => "buffered_bulk_packet",
     }
 }
@@ -84,12 +117,19 @@ wire_enum! {
 wire_enum! {
     /// Transfer / request status. Unknown values are errors (protocol §status).
     Status(u8) {
+        /// The request or transfer completed.
         SUCCESS = 0 => "success",
+        /// The transfer was cancelled.
         CANCELLED = 1 => "cancelled",
+        /// Invalid packet type, length, endpoint, etc.
         INVAL = 2 => "inval",
+        /// I/O error.
         IOERROR = 3 => "ioerror",
+        /// The endpoint stalled.
         STALL = 4 => "stall",
+        /// The request timed out.
         TIMEOUT = 5 => "timeout",
+        /// The device sent more data than requested (babble).
         BABBLE = 6 => "babble",
     }
 }
@@ -97,10 +137,15 @@ wire_enum! {
 wire_enum! {
     /// `usb_redir_device_connect_header.speed`.
     Speed(u8) {
+        /// Low speed (1.5 Mbit/s).
         LOW = 0 => "low",
+        /// Full speed (12 Mbit/s).
         FULL = 1 => "full",
+        /// High speed (480 Mbit/s).
         HIGH = 2 => "high",
+        /// SuperSpeed (5 Gbit/s).
         SUPER = 3 => "super",
+        /// Speed not known.
         UNKNOWN = 255 => "unknown",
     }
 }
@@ -108,10 +153,15 @@ wire_enum! {
 wire_enum! {
     /// `usb_redir_ep_info_header.type[]`; the first four match USB's bmAttributes.
     EndpointType(u8) {
+        /// Control endpoint.
         CONTROL = 0 => "control",
+        /// Isochronous endpoint.
         ISO = 1 => "iso",
+        /// Bulk endpoint.
         BULK = 2 => "bulk",
+        /// Interrupt endpoint.
         INTERRUPT = 3 => "interrupt",
+        /// No such endpoint.
         INVALID = 255 => "invalid",
     }
 }
@@ -121,13 +171,21 @@ wire_enum! {
 pub struct Caps(pub u32);
 
 impl Caps {
+    /// `bulk_streams`: USB 3 bulk streams are supported.
     pub const BULK_STREAMS: Caps = Caps(1 << 0);
+    /// `connect_device_version`: device_connect carries `device_version_bcd`.
     pub const CONNECT_DEVICE_VERSION: Caps = Caps(1 << 1);
+    /// `filter`: filter_reject and filter_filter packets are supported.
     pub const FILTER: Caps = Caps(1 << 2);
+    /// `device_disconnect_ack`: the device_disconnect_ack packet is supported.
     pub const DEVICE_DISCONNECT_ACK: Caps = Caps(1 << 3);
+    /// `ep_info_max_packet_size`: ep_info carries `max_packet_size`.
     pub const EP_INFO_MAX_PACKET_SIZE: Caps = Caps(1 << 4);
+    /// `64bits_ids`: the packet header id is 64 bits wide.
     pub const IDS_64BIT: Caps = Caps(1 << 5);
+    /// `32bits_bulk_length`: bulk packets carry `length_high`.
     pub const BULK_LENGTH_32BIT: Caps = Caps(1 << 6);
+    /// `bulk_receiving`: buffered bulk input (start/stop_bulk_receiving) is supported.
     pub const BULK_RECEIVING: Caps = Caps(1 << 7);
 
     const NAMES: [&'static str; 8] = [
@@ -141,6 +199,7 @@ impl Caps {
         "bulk_receiving",
     ];
 
+    /// Whether every bit of `other` is set here.
     pub fn contains(self, other: Caps) -> bool {
         self.0 & other.0 == other.0
     }
@@ -236,12 +295,20 @@ impl WireFormat {
 /// `usb_redir_device_connect_header`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeviceConnect {
+    /// Bus speed the device runs at.
     pub speed: Speed,
+    /// Device descriptor `bDeviceClass`.
     pub device_class: u8,
+    /// Device descriptor `bDeviceSubClass`.
     pub device_subclass: u8,
+    /// Device descriptor `bDeviceProtocol`.
     pub device_protocol: u8,
+    /// Device descriptor `idVendor`.
     pub vendor_id: u16,
+    /// Device descriptor `idProduct`.
     pub product_id: u16,
+    /// Device descriptor `bcdDevice`.
+    ///
     /// On the wire only with `connect_device_version`; decodes as 0 otherwise.
     pub device_version_bcd: u16,
 }
@@ -249,23 +316,33 @@ pub struct DeviceConnect {
 /// `usb_redir_interface_info_header` (132 bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct InterfaceInfo {
-    /// At most 32; larger counts are a decode error (as in the C parser).
+    /// Number of interfaces in the active configuration. At most 32; larger
+    /// counts are a decode error (as in the C parser).
     pub interface_count: u32,
+    /// `bInterfaceNumber` of each interface.
     pub interface: [u8; 32],
+    /// `bInterfaceClass` of each interface.
     pub interface_class: [u8; 32],
+    /// `bInterfaceSubClass` of each interface.
     pub interface_subclass: [u8; 32],
+    /// `bInterfaceProtocol` of each interface.
     pub interface_protocol: [u8; 32],
 }
 
 /// `usb_redir_ep_info_header`, indexed by [`ep_index`]: 0–15 OUT, 16–31 IN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EpInfo {
+    /// Transfer type; `INVALID` where the endpoint does not exist.
     pub ep_type: [EndpointType; 32],
+    /// Endpoint descriptor `bInterval`.
     pub interval: [u8; 32],
+    /// `bInterfaceNumber` the endpoint belongs to.
     pub interface: [u8; 32],
+    /// Maximum packet size.
+    ///
     /// In bytes (not wMaxPacketSize encoding); only with `ep_info_max_packet_size`.
     pub max_packet_size: [u16; 32],
-    /// Only with `bulk_streams`.
+    /// Maximum number of bulk streams. Only with `bulk_streams`.
     pub max_streams: [u32; 32],
 }
 
@@ -291,12 +368,19 @@ pub fn ep_index(address: u8) -> usize {
 /// on the wire, unlike a USB setup packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ControlHeader {
+    /// Endpoint address (0x00 or 0x80 for the default pipe); bit 7 is the direction.
     pub endpoint: u8,
+    /// Setup `bRequest`.
     pub request: u8,
+    /// Setup `bmRequestType`.
     pub requesttype: u8,
+    /// Outcome; meaningful in the usb-host's reply only.
     pub status: Status,
+    /// Setup `wValue`.
     pub value: u16,
+    /// Setup `wIndex`.
     pub index: u16,
+    /// Setup `wLength` in a request; bytes actually transferred in the reply.
     pub length: u16,
 }
 
@@ -310,27 +394,39 @@ impl Default for Status {
 /// `length` and `length_high`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct BulkHeader {
+    /// Endpoint address; bit 7 set for IN.
     pub endpoint: u8,
+    /// Outcome; meaningful in the usb-host's reply only.
     pub status: Status,
+    /// Bytes requested (IN request, OUT data) or transferred (reply).
+    ///
     /// Full 32-bit length; without `32bits_bulk_length` only the low 16 bits travel.
     pub length: u32,
+    /// USB 3 bulk stream id; 0 without streams.
     pub stream_id: u32,
 }
 
 /// `usb_redir_iso_packet_header` and `usb_redir_interrupt_packet_header`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SmallDataHeader {
+    /// Endpoint address; bit 7 set for IN.
     pub endpoint: u8,
+    /// Outcome of the transfer.
     pub status: Status,
+    /// Data length in bytes.
     pub length: u16,
 }
 
 /// `usb_redir_buffered_bulk_packet_header`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct BufferedBulkHeader {
+    /// USB 3 bulk stream id; 0 without streams.
     pub stream_id: u32,
+    /// Data length in bytes.
     pub length: u32,
+    /// Bulk IN endpoint address.
     pub endpoint: u8,
+    /// Outcome of the transfer.
     pub status: Status,
 }
 
@@ -338,100 +434,166 @@ pub struct BufferedBulkHeader {
 /// bulk OUT is never copied before it reaches the device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Packet<'a> {
+    /// `hello`: first packet from each side.
     Hello {
         /// NUL-padded free-form version string.
         version: [u8; 64],
         /// Capability words; [`Caps`] is the first.
         caps: Vec<u32>,
     },
+    /// `device_connect`: a device is attached.
     DeviceConnect(DeviceConnect),
+    /// `device_disconnect`: the device is gone.
     DeviceDisconnect,
+    /// `reset`: the guest resets the device.
     Reset,
+    /// `interface_info`: the active configuration's interfaces.
     InterfaceInfo(Box<InterfaceInfo>),
+    /// `ep_info`: the endpoints.
     EpInfo(Box<EpInfo>),
+    /// `set_configuration`: select a configuration.
     SetConfiguration {
+        /// `bConfigurationValue`.
         configuration: u8,
     },
+    /// `get_configuration`: ask the active configuration.
     GetConfiguration,
+    /// `configuration_status`: reply to set/get configuration.
     ConfigurationStatus {
+        /// Outcome of the request.
         status: Status,
+        /// `bConfigurationValue`.
         configuration: u8,
     },
+    /// `set_alt_setting`: select an interface's alternate setting.
     SetAltSetting {
+        /// `bInterfaceNumber`.
         interface: u8,
+        /// `bAlternateSetting`.
         alt: u8,
     },
+    /// `get_alt_setting`: ask an interface's alternate setting.
     GetAltSetting {
+        /// `bInterfaceNumber`.
         interface: u8,
     },
+    /// `alt_setting_status`: reply to set/get alt setting.
     AltSettingStatus {
+        /// Outcome of the request.
         status: Status,
+        /// `bInterfaceNumber`.
         interface: u8,
+        /// `bAlternateSetting`.
         alt: u8,
     },
+    /// `start_iso_stream`: start an isochronous stream.
     StartIsoStream {
+        /// Endpoint address; bit 7 set for IN.
         endpoint: u8,
+        /// Isochronous packets per transfer.
         pkts_per_urb: u8,
+        /// Number of transfers kept in flight.
         no_urbs: u8,
     },
+    /// `stop_iso_stream`: stop an isochronous stream.
     StopIsoStream {
+        /// Endpoint address; bit 7 set for IN.
         endpoint: u8,
     },
+    /// `iso_stream_status`: state of an isochronous stream.
     IsoStreamStatus {
+        /// Outcome of the request.
         status: Status,
+        /// Endpoint address; bit 7 set for IN.
         endpoint: u8,
     },
+    /// `start_interrupt_receiving`: start polling an interrupt IN endpoint.
     StartInterruptReceiving {
+        /// Endpoint address; bit 7 set for IN.
         endpoint: u8,
     },
+    /// `stop_interrupt_receiving`: stop polling an interrupt IN endpoint.
     StopInterruptReceiving {
+        /// Endpoint address; bit 7 set for IN.
         endpoint: u8,
     },
+    /// `interrupt_receiving_status`: state of interrupt receiving.
     InterruptReceivingStatus {
+        /// Outcome of the request.
         status: Status,
+        /// Endpoint address; bit 7 set for IN.
         endpoint: u8,
     },
+    /// `alloc_bulk_streams`: allocate USB 3 bulk streams.
     AllocBulkStreams {
+        /// Bit mask of endpoints, bit n for [`ep_index`] n.
         endpoints: u32,
+        /// Number of streams.
         no_streams: u32,
     },
+    /// `free_bulk_streams`: free USB 3 bulk streams.
     FreeBulkStreams {
+        /// Bit mask of endpoints, bit n for [`ep_index`] n.
         endpoints: u32,
     },
+    /// `bulk_streams_status`: reply to alloc/free bulk streams.
     BulkStreamsStatus {
+        /// Bit mask of endpoints, bit n for [`ep_index`] n.
         endpoints: u32,
+        /// Number of streams.
         no_streams: u32,
+        /// Outcome of the request.
         status: Status,
     },
     /// The header id names the packet to cancel.
     CancelDataPacket,
+    /// `filter_reject`: the guest's filter rejected the device.
     FilterReject,
     /// NUL-terminated usbredirfilter rule string.
     FilterFilter(&'a [u8]),
+    /// `device_disconnect_ack`: the guest acknowledges a disconnect.
     DeviceDisconnectAck,
+    /// `start_bulk_receiving`: start buffered bulk input.
     StartBulkReceiving {
+        /// USB 3 bulk stream id; 0 without streams.
         stream_id: u32,
+        /// Bytes per buffered transfer.
         bytes_per_transfer: u32,
+        /// Endpoint address; bit 7 set for IN.
         endpoint: u8,
+        /// Number of transfers kept in flight.
         no_transfers: u8,
     },
+    /// `stop_bulk_receiving`: stop buffered bulk input.
     StopBulkReceiving {
+        /// USB 3 bulk stream id; 0 without streams.
         stream_id: u32,
+        /// Endpoint address; bit 7 set for IN.
         endpoint: u8,
     },
+    /// `bulk_receiving_status`: state of buffered bulk input.
     BulkReceivingStatus {
+        /// USB 3 bulk stream id; 0 without streams.
         stream_id: u32,
+        /// Endpoint address; bit 7 set for IN.
         endpoint: u8,
+        /// Outcome of the request.
         status: Status,
     },
+    /// `control_packet`: header and data (OUT data, or IN data in a reply).
     Control(ControlHeader, &'a [u8]),
+    /// `bulk_packet`: header and data (OUT data, or IN data in a reply).
     Bulk(BulkHeader, &'a [u8]),
+    /// `iso_packet`: header and data.
     Iso(SmallDataHeader, &'a [u8]),
+    /// `interrupt_packet`: header and data.
     Interrupt(SmallDataHeader, &'a [u8]),
+    /// `buffered_bulk_packet`: header and received bulk IN data.
     BufferedBulk(BufferedBulkHeader, &'a [u8]),
 }
 
 impl Packet<'_> {
+    /// The header `type` this packet travels with.
     pub fn packet_type(&self) -> PacketType {
         match self {
             Packet::Hello { .. } => PacketType::HELLO,

@@ -16,9 +16,17 @@ const TLS_MAX_RECORD: usize = 4096 + 5;
 
 /// Why the TLS server identity could not be loaded.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TlsSetupError {
+    /// A PEM file could not be read or held no usable certificate or key.
     #[error("{path}: {problem}")]
-    File { path: PathBuf, problem: String },
+    File {
+        /// The certificate or key file.
+        path: PathBuf,
+        /// What was wrong with it.
+        problem: String,
+    },
+    /// rustls refused the certificate chain with this key.
     #[error("certificate and key do not go together: {0}")]
     Config(#[from] rustls::Error),
 }
