@@ -117,9 +117,15 @@ impl<T: CommandTarget> BulkPipes for MassStorageDevice<T> {
 pub enum Data<'a> {
     None,
     /// Read `len` bytes in IN transfers of `chunk` bytes (a short one ends the stage).
-    In { len: u32, chunk: usize },
+    In {
+        len: u32,
+        chunk: usize,
+    },
     /// Write `data` in OUT transfers of `chunk` bytes.
-    Out { data: &'a [u8], chunk: usize },
+    Out {
+        data: &'a [u8],
+        chunk: usize,
+    },
 }
 
 impl<'a> Data<'a> {
