@@ -31,6 +31,21 @@ pub enum BulkIn {
     Pending,
 }
 
+impl BulkIn {
+    /// The outcome of a transfer into `buf`.
+    fn from_transfer(mut buf: Vec<u8>, result: InResult) -> Self {
+        match result {
+            InResult::Data(n) => {
+                assert!(n <= buf.len(), "{n} bytes into a buffer of {}", buf.len());
+                buf.truncate(n);
+                BulkIn::Data(buf)
+            }
+            InResult::Stall => BulkIn::Stall,
+            InResult::Pending => BulkIn::Pending,
+        }
+    }
+}
+
 /// The bulk pipes of a mass-storage device, however the host reaches them.
 pub trait BulkPipes {
     /// One bulk OUT transfer.
@@ -72,14 +87,8 @@ impl<T: CommandTarget> BulkPipes for BotPipes<T> {
 
     fn bulk_in(&mut self, len: usize) -> BulkIn {
         let mut buf = vec![0u8; len];
-        match self.bot.bulk_in(&mut self.target, &mut buf) {
-            InResult::Data(n) => {
-                buf.truncate(n);
-                BulkIn::Data(buf)
-            }
-            InResult::Stall => BulkIn::Stall,
-            InResult::Pending => BulkIn::Pending,
-        }
+        let result = self.bot.bulk_in(&mut self.target, &mut buf);
+        BulkIn::from_transfer(buf, result)
     }
 
     fn clear_halt(&mut self, dir_in: bool) {
@@ -95,14 +104,8 @@ impl<T: CommandTarget> BulkPipes for MassStorageDevice<T> {
 
     fn bulk_in(&mut self, len: usize) -> BulkIn {
         let mut buf = vec![0u8; len];
-        match MassStorageDevice::bulk_in(self, EP_IN, &mut buf) {
-            InResult::Data(n) => {
-                buf.truncate(n);
-                BulkIn::Data(buf)
-            }
-            InResult::Stall => BulkIn::Stall,
-            InResult::Pending => BulkIn::Pending,
-        }
+        let result = MassStorageDevice::bulk_in(self, EP_IN, &mut buf);
+        BulkIn::from_transfer(buf, result)
     }
 
     fn clear_halt(&mut self, dir_in: bool) {
