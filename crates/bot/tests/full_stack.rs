@@ -1,139 +1,29 @@
 //! BOT over the real SCSI target and an in-memory disk: what a host driver
 //! (Linux usb-storage, Windows usbstor) does, one transfer at a time.
 
-use vstick_bot::{BulkOnly, CSW_LEN, Cbw, Csw, CswStatus, InResult, OutResult};
-use vstick_media::MemoryImage;
-use vstick_scsi::{LunConfig, LunKind, Target};
+use vstick_bot::{Cbw, Csw, CswStatus, InResult};
+use vstick_scsi::Target;
+use vstick_test_support::{
+    BLOCK, BotHost, BotPipes, DISK_BLOCKS as BLOCKS, Data, TEST_UNIT_READY as TUR, disk_target, read10,
+    write10,
+};
 
-const BLOCK: usize = 512;
-const BLOCKS: usize = 2048; // 1 MiB
+/// A host driving BOT and a 1 MiB memory disk directly.
+type Host = BotHost<BotPipes<Target>>;
 
-fn disk_target() -> Target {
-    Target::new(vec![LunConfig {
-        kind: LunKind::Disk,
-        medium: Some(Box::new(MemoryImage::new(BLOCKS * BLOCK, BLOCK as u32, false))),
-        serial: "BOTTEST0001".into(),
-    }])
-}
-
-enum Data<'a> {
-    None,
-    /// Read this many bytes (H), in IN transfers of `chunk` bytes.
-    In {
-        len: u32,
-        chunk: usize,
-    },
-    /// Write these bytes, in OUT transfers of `chunk` bytes.
-    Out {
-        data: &'a [u8],
-        chunk: usize,
-    },
-}
-
-/// A host that runs one BOT command at a time.
-struct Host {
-    bot: BulkOnly,
-    target: Target,
-    tag: u32,
-}
-
-impl Host {
-    fn new(target: Target) -> Self {
-        Self { bot: BulkOnly::new(), target, tag: 0 }
-    }
-
-    /// CBW, data stage, CSW; returns the data read and the CSW. A stalled
-    /// data-in stage is cleared (CLEAR_FEATURE) before reading the CSW, as
-    /// Linux does.
-    fn command(&mut self, lun: u8, cdb: &[u8], data: Data<'_>) -> (Vec<u8>, Csw) {
-        self.tag += 1;
-        let (len, dir_in) = match data {
-            Data::None => (0, false),
-            Data::In { len, .. } => (len, true),
-            Data::Out { data, .. } => (data.len() as u32, false),
-        };
-        let cbw = Cbw::new(self.tag, len, dir_in, lun, cdb).unwrap().to_bytes();
-        assert_eq!(self.bot.bulk_out(&mut self.target, &cbw), OutResult::Accepted(31));
-        let mut read = Vec::new();
-        match data {
-            Data::None => {}
-            Data::In { len, chunk } => {
-                while read.len() < len as usize {
-                    let want = chunk.min(len as usize - read.len());
-                    let mut buf = vec![0u8; want];
-                    match self.bot.bulk_in(&mut self.target, &mut buf) {
-                        InResult::Data(n) => {
-                            read.extend_from_slice(&buf[..n]);
-                            if n < want {
-                                break; // short packet
-                            }
-                        }
-                        InResult::Stall => {
-                            self.bot.clear_halt(true);
-                            break;
-                        }
-                        InResult::Pending => panic!("data-in pending"),
-                    }
-                }
-            }
-            Data::Out { data, chunk } => {
-                for piece in data.chunks(chunk) {
-                    match self.bot.bulk_out(&mut self.target, piece) {
-                        OutResult::Accepted(n) => assert_eq!(n, piece.len()),
-                        OutResult::Stall => {
-                            self.bot.clear_halt(false);
-                            break;
-                        }
-                    }
-                }
-            }
-        }
-        let mut csw = [0u8; CSW_LEN];
-        assert_eq!(self.bot.bulk_in(&mut self.target, &mut csw), InResult::Data(CSW_LEN));
-        let csw = Csw::parse(&csw).unwrap();
-        assert_eq!(csw.tag, self.tag, "tag echoed");
-        (read, csw)
-    }
-
-    fn sense(&mut self, lun: u8) -> (u8, u8, u8) {
-        let (s, csw) = self.command(lun, &[0x03, 0, 0, 0, 18, 0], Data::In { len: 18, chunk: 512 });
-        assert_eq!(csw.status, CswStatus::Passed);
-        (s[2] & 0x0F, s[12], s[13])
-    }
-
-    /// Clears the power-on unit attention.
-    fn ready(&mut self) {
-        let (_, csw) = self.command(0, &TUR, Data::None);
-        if csw.status == CswStatus::Failed {
-            assert_eq!(self.sense(0), (0x06, 0x29, 0x00));
-        }
-        assert_eq!(self.command(0, &TUR, Data::None).1.status, CswStatus::Passed);
-    }
-}
-
-const TUR: [u8; 6] = [0x00, 0, 0, 0, 0, 0];
-
-fn read10(lba: u32, blocks: u16) -> [u8; 10] {
-    let [a, b, c, d] = lba.to_be_bytes();
-    let [e, f] = blocks.to_be_bytes();
-    [0x28, 0, a, b, c, d, 0, e, f, 0]
-}
-
-fn write10(lba: u32, blocks: u16) -> [u8; 10] {
-    let mut cdb = read10(lba, blocks);
-    cdb[0] = 0x2A;
-    cdb
+fn host() -> Host {
+    BotHost::new(BotPipes::new(disk_target()))
 }
 
 #[test]
 fn inquiry_and_read_capacity() {
-    let mut host = Host::new(disk_target());
+    let mut host = host();
     let (inq, csw) = host.command(0, &[0x12, 0, 0, 0, 36, 0], Data::In { len: 36, chunk: 512 });
     assert_eq!(csw, Csw { tag: 1, residue: 0, status: CswStatus::Passed });
     assert_eq!(inq.len(), 36);
     assert_eq!(inq[0] & 0x1F, 0x00, "direct-access block device");
     assert_eq!(inq[1] & 0x80, 0x80, "removable");
-    host.ready();
+    host.ready(0);
     let (cap, csw) = host.command(0, &[0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0], Data::In { len: 8, chunk: 512 });
     assert_eq!(csw.status, CswStatus::Passed);
     assert_eq!(cap, [0, 0, 0x07, 0xFF, 0, 0, 0x02, 0x00], "last LBA 2047, 512-byte blocks");
@@ -141,8 +31,8 @@ fn inquiry_and_read_capacity() {
 
 #[test]
 fn write_then_read_back_in_sg_chunks() {
-    let mut host = Host::new(disk_target());
-    host.ready();
+    let mut host = host();
+    host.ready(0);
     let data: Vec<u8> = (0..64 * BLOCK).map(|i| (i * 31 % 253) as u8).collect();
     let (_, csw) = host.command(0, &write10(100, 64), Data::Out { data: &data, chunk: 4096 + 512 });
     assert_eq!(csw, Csw { tag: csw.tag, residue: 0, status: CswStatus::Passed });
@@ -157,7 +47,7 @@ fn write_then_read_back_in_sg_chunks() {
 
 #[test]
 fn inquiry_allocation_longer_than_response_is_case_5() {
-    let mut host = Host::new(disk_target());
+    let mut host = host();
     // Windows asks INQUIRY with a 255-byte allocation; the standard data is shorter.
     let (inq, csw) = host.command(0, &[0x12, 0, 0, 0, 0xFF, 0], Data::In { len: 255, chunk: 512 });
     // The transfer is padded to the allocation; the residue tells the real length
@@ -172,16 +62,16 @@ fn inquiry_allocation_longer_than_response_is_case_5() {
 
 #[test]
 fn short_host_buffer_is_phase_error_then_reset_recovery() {
-    let mut host = Host::new(disk_target());
-    host.ready();
+    let mut host = host();
+    host.ready(0);
     // Case 7: the host expects 512 bytes of a 2-block READ.
     let (got, csw) = host.command(0, &read10(0, 2), Data::In { len: 512, chunk: 512 });
     assert_eq!(got.len(), 512);
     assert_eq!(csw.status, CswStatus::PhaseError);
     // Linux: Bulk-Only reset, clear both halts, carry on.
-    host.bot.reset(&mut host.target);
-    host.bot.clear_halt(true);
-    host.bot.clear_halt(false);
+    host.pipes.reset();
+    host.pipes.bot.clear_halt(true);
+    host.pipes.bot.clear_halt(false);
     assert_eq!(host.command(0, &TUR, Data::None).1.status, CswStatus::Passed, "no unit attention");
     let (got, csw) = host.command(0, &read10(0, 2), Data::In { len: 1024, chunk: 512 });
     assert_eq!((got.len(), csw.status), (1024, CswStatus::Passed));
@@ -189,8 +79,8 @@ fn short_host_buffer_is_phase_error_then_reset_recovery() {
 
 #[test]
 fn no_data_command_with_data_in_expected_is_padded() {
-    let mut host = Host::new(disk_target());
-    host.ready();
+    let mut host = host();
+    host.ready(0);
     // Case 4: TEST UNIT READY while the host expects 512 bytes in.
     let (got, csw) = host.command(0, &TUR, Data::In { len: 512, chunk: 512 });
     assert_eq!(got, vec![0u8; 512], "zero padding, no stall");
@@ -203,13 +93,13 @@ fn no_data_command_with_data_in_expected_is_padded() {
 /// short packet as an error) goes on with the next LUN on the same device.
 #[test]
 fn failed_read_keeps_the_device_usable_without_halt_recovery() {
-    let mut host = Host::new(disk_target());
-    host.ready();
+    let mut host = host();
+    host.ready(0);
     let past_end = u32::try_from(BLOCKS).unwrap() + 16;
     let (got, csw) = host.command(0, &read10(past_end, 4), Data::In { len: 2048, chunk: 2048 });
     assert_eq!(got, vec![0u8; 2048], "the whole data stage, padded");
     assert_eq!((csw.status, csw.residue), (CswStatus::Failed, 2048));
-    assert!(!host.bot.is_halted(true) && !host.bot.is_halted(false));
+    assert!(!host.pipes.bot.is_halted(true) && !host.pipes.bot.is_halted(false));
     assert_eq!(host.sense(0), (0x05, 0x21, 0x00));
     // The next command works with no CLEAR_FEATURE in between.
     let (got, csw) = host.command(0, &read10(0, 1), Data::In { len: 512, chunk: 512 });
@@ -218,19 +108,19 @@ fn failed_read_keeps_the_device_usable_without_halt_recovery() {
 
 #[test]
 fn missing_lun_fails_with_lun_not_supported() {
-    let mut host = Host::new(disk_target());
+    let mut host = host();
     let (inq, csw) = host.command(3, &[0x12, 0, 0, 0, 36, 0], Data::In { len: 36, chunk: 512 });
     assert_eq!(csw.status, CswStatus::Passed);
     assert_eq!(inq[0], 0x7F, "peripheral qualifier 3, type 1F");
     assert_eq!(host.command(3, &TUR, Data::None).1.status, CswStatus::Failed);
     assert_eq!(host.sense(3), (0x05, 0x25, 0x00));
-    assert!(!host.bot.is_wedged());
+    assert!(!host.pipes.bot.is_wedged());
 }
 
 #[test]
 fn write_past_the_end_fails_and_data_is_discarded() {
-    let mut host = Host::new(disk_target());
-    host.ready();
+    let mut host = host();
+    host.ready(0);
     let data = vec![0xEE; 1024];
     let (_, csw) = host.command(0, &write10(BLOCKS as u32 - 1, 2), Data::Out { data: &data, chunk: 512 });
     assert_eq!(csw.status, CswStatus::Failed);
@@ -242,13 +132,13 @@ fn write_past_the_end_fails_and_data_is_discarded() {
 
 #[test]
 fn short_write_is_phase_error_and_writes_nothing() {
-    let mut host = Host::new(disk_target());
-    host.ready();
+    let mut host = host();
+    host.ready(0);
     // Case 13: WRITE(10) of 2 blocks, host sends only one.
     let data = vec![0x77; 512];
     let (_, csw) = host.command(0, &write10(5, 2), Data::Out { data: &data, chunk: 512 });
     assert_eq!(csw.status, CswStatus::PhaseError);
-    host.bot.reset(&mut host.target);
+    host.pipes.reset();
     let (block, _) = host.command(0, &read10(5, 1), Data::In { len: 512, chunk: 512 });
     assert_eq!(block, vec![0u8; 512], "no partial write");
 }
@@ -311,29 +201,29 @@ mod properties {
         #![proptest_config(ProptestConfig::with_cases(128))]
         #[test]
         fn arbitrary_commands_on_a_real_target(ops in proptest::collection::vec(op(), 0..40)) {
-            let mut host = Host::new(disk_target());
+            let mut host = host();
             for op in ops {
                 match op {
                     Op::Cbw { lun, cdb, len, dir_in } => {
                         let cbw = Cbw::new(7, len, dir_in, lun, &cdb).unwrap().to_bytes();
-                        let _ = host.bot.bulk_out(&mut host.target, &cbw);
+                        let _ = host.pipes.bot.bulk_out(&mut host.pipes.target, &cbw);
                     }
                     Op::Out(n) => {
-                        let _ = host.bot.bulk_out(&mut host.target, &vec![0xA5; n]);
+                        let _ = host.pipes.bot.bulk_out(&mut host.pipes.target, &vec![0xA5; n]);
                     }
                     Op::In(n) => {
                         let mut buf = vec![0u8; n];
-                        if let InResult::Data(got) = host.bot.bulk_in(&mut host.target, &mut buf) {
+                        if let InResult::Data(got) = host.pipes.bot.bulk_in(&mut host.pipes.target, &mut buf) {
                             prop_assert!(got <= n);
                         }
                     }
-                    Op::Clear(dir_in) => host.bot.clear_halt(dir_in),
-                    Op::Reset => host.bot.reset(&mut host.target),
+                    Op::Clear(dir_in) => host.pipes.bot.clear_halt(dir_in),
+                    Op::Reset => host.pipes.reset(),
                 }
             }
-            host.bot.reset(&mut host.target);
-            host.bot.clear_halt(true);
-            host.bot.clear_halt(false);
+            host.pipes.reset();
+            host.pipes.bot.clear_halt(true);
+            host.pipes.bot.clear_halt(false);
             host.tag = 1000;
             let (inq, csw) = host.command(0, &[0x12, 0, 0, 0, 36, 0], Data::In { len: 36, chunk: 512 });
             prop_assert_eq!(csw.status, CswStatus::Passed);

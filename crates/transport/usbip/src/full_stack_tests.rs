@@ -1,24 +1,12 @@
 //! The session over the real device stack: `MassStorageDevice` → BOT →
 //! SCSI `Target` → `MemoryImage`, driven as the Linux vhci client drives it.
 
-use vstick_bot::{CSW_LEN, Cbw, Csw, CswStatus};
-use vstick_media::MemoryImage;
-use vstick_scsi::{LunConfig, LunKind, Target};
-use vstick_usb::{Identity, MassStorageDevice};
+use vstick_bot::{Cbw, Csw, CswStatus, OutResult};
+use vstick_test_support::{BotHost, BulkIn, BulkPipes, DISK_BLOCKS as BLOCKS, Data, TEST_UNIT_READY, device};
+use vstick_usb::{MassStorageDevice, UsbDevice};
 
 use crate::codec::{Direction, OpReply, OpRequest, WireSpeed, errno};
 use crate::session_tests::{Client, GET_DEVICE_DESCRIPTOR, Reply, failed, ok, out_ok};
-
-const BLOCKS: usize = 2048;
-
-fn device() -> MassStorageDevice {
-    let target = Target::new(vec![LunConfig {
-        kind: LunKind::Disk,
-        medium: Some(Box::new(MemoryImage::new(BLOCKS * 512, 512, false))),
-        serial: "USBIPTEST".to_owned(),
-    }]);
-    MassStorageDevice::new(target, Identity::default_for("0123456789ABCDEF".to_owned()))
-}
 
 /// Data of a successful IN reply.
 fn data_of(reply: &Reply, seqnum: u32) -> Vec<u8> {
@@ -28,40 +16,47 @@ fn data_of(reply: &Reply, seqnum: u32) -> Vec<u8> {
     }
 }
 
-struct Host {
-    c: Client<MassStorageDevice>,
-    tag: u32,
+/// The bulk pipes as the Linux vhci client reaches them: one URB per
+/// transfer, each answered before the next.
+impl<D: UsbDevice> BulkPipes for Client<D> {
+    fn bulk_out(&mut self, data: &[u8]) -> OutResult {
+        let s = Client::bulk_out(self, data);
+        let replies = self.replies();
+        assert_eq!(replies.len(), 1, "{replies:?}");
+        match replies[0] {
+            Reply::Submit { status: 0, actual_length, .. } => {
+                assert_eq!(replies[0], out_ok(s, actual_length));
+                OutResult::Accepted(actual_length as usize)
+            }
+            _ => {
+                assert_eq!(replies[0], failed(s, errno::EPIPE));
+                OutResult::Stall
+            }
+        }
+    }
+
+    fn bulk_in(&mut self, len: usize) -> BulkIn {
+        let s = Client::bulk_in(self, u32::try_from(len).unwrap());
+        let replies = self.replies();
+        assert_eq!(replies.len(), 1, "{replies:?}");
+        if replies[0] == failed(s, errno::EPIPE) {
+            return BulkIn::Stall;
+        }
+        BulkIn::Data(data_of(&replies[0], s))
+    }
+
+    fn clear_halt(&mut self, dir_in: bool) {
+        let endpoint = if dir_in { 0x81 } else { 0x02 };
+        let s = self.control_out([0x02, 0x01, 0, 0, endpoint, 0, 0, 0], &[]);
+        assert_eq!(self.replies(), vec![out_ok(s, 0)]);
+    }
 }
 
-impl Host {
-    fn attach() -> Self {
-        Self { c: Client::imported_with(device()), tag: 0 }
-    }
+/// usb-storage over USB/IP, for which any stall is a failure.
+type Host = BotHost<Client<MassStorageDevice>>;
 
-    /// One SCSI command as usb-storage issues it: CBW, data stage, CSW.
-    fn command(&mut self, cdb: &[u8], data_in: u32, data_out: &[u8]) -> (Vec<u8>, Csw) {
-        self.tag += 1;
-        let direction_in = data_in > 0;
-        let length = if direction_in { data_in } else { data_out.len() as u32 };
-        let cbw = Cbw::new(self.tag, length, direction_in, 0, cdb).unwrap().to_bytes();
-        let s = self.c.bulk_out(&cbw);
-        assert_eq!(self.c.replies(), vec![out_ok(s, 31)]);
-        let mut data = Vec::new();
-        if direction_in {
-            let s = self.c.bulk_in(data_in);
-            let replies = self.c.replies();
-            assert_eq!(replies.len(), 1);
-            data = data_of(&replies[0], s);
-        } else if !data_out.is_empty() {
-            let s = self.c.bulk_out(data_out);
-            assert_eq!(self.c.replies(), vec![out_ok(s, data_out.len() as u32)]);
-        }
-        let s = self.c.bulk_in(CSW_LEN as u32);
-        let replies = self.c.replies();
-        let csw = Csw::parse(&data_of(&replies[0], s)).unwrap();
-        assert_eq!(csw.tag, self.tag);
-        (data, csw)
-    }
+fn attach() -> Host {
+    BotHost::strict(Client::imported_with(device()))
 }
 
 #[test]
@@ -78,14 +73,14 @@ fn import_reports_a_high_speed_configured_device() {
         (d.interfaces[0].class, d.interfaces[0].subclass, d.interfaces[0].protocol),
         (0x08, 0x06, 0x50)
     );
-    let h = Host::attach();
-    assert!(*h.c.session.protocol().gate());
+    let h = attach();
+    assert!(*h.pipes.session.protocol().gate());
 }
 
 #[test]
 fn enumeration_as_linux_does_it() {
-    let mut h = Host::attach();
-    let c = &mut h.c;
+    let mut h = attach();
+    let c = &mut h.pipes;
     // Device descriptor: bcdUSB exactly 2.00, one configuration.
     let s = c.control_in(GET_DEVICE_DESCRIPTOR, 18);
     let dd = data_of(&c.replies()[0], s);
@@ -121,35 +116,35 @@ fn enumeration_as_linux_does_it() {
 
 #[test]
 fn write_then_read_back_through_bot_and_scsi() {
-    let mut h = Host::attach();
+    let mut h = attach();
     // INQUIRY: direct-access, removable.
-    let (inquiry, csw) = h.command(&[0x12, 0, 0, 0, 36, 0], 36, &[]);
+    let (inquiry, csw) = h.command(0, &[0x12, 0, 0, 0, 36, 0], Data::read(36));
     assert_eq!(csw.status, CswStatus::Passed);
     assert_eq!((inquiry[0] & 0x1F, inquiry[1] & 0x80), (0x00, 0x80));
     // The import reset the device: the first TEST UNIT READY reports the unit attention.
-    let (_, csw) = h.command(&[0x00; 6], 0, &[]);
+    let (_, csw) = h.command(0, &TEST_UNIT_READY, Data::None);
     assert_eq!(csw.status, CswStatus::Failed);
-    let (sense, _) = h.command(&[0x03, 0, 0, 0, 18, 0], 18, &[]);
+    let (sense, _) = h.command(0, &[0x03, 0, 0, 0, 18, 0], Data::read(18));
     assert_eq!((sense[2] & 0x0F, sense[12], sense[13]), (0x06, 0x29, 0x00));
-    let (_, csw) = h.command(&[0x00; 6], 0, &[]);
+    let (_, csw) = h.command(0, &TEST_UNIT_READY, Data::None);
     assert_eq!(csw.status, CswStatus::Passed);
     // READ CAPACITY(10).
-    let (cap, _) = h.command(&[0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0], 8, &[]);
+    let (cap, _) = h.command(0, &[0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0], Data::read(8));
     assert_eq!(u32::from_be_bytes(cap[0..4].try_into().unwrap()), BLOCKS as u32 - 1);
     assert_eq!(u32::from_be_bytes(cap[4..8].try_into().unwrap()), 512);
     // WRITE(10) 4 blocks at LBA 100, then READ(10) them back.
     let pattern: Vec<u8> = (0..2048u32).map(|i| (i * 7 + 3) as u8).collect();
-    let (_, csw) = h.command(&[0x2A, 0, 0, 0, 0, 100, 0, 0, 4, 0], 0, &pattern);
+    let (_, csw) = h.command(0, &[0x2A, 0, 0, 0, 0, 100, 0, 0, 4, 0], Data::write(&pattern));
     assert_eq!((csw.status, csw.residue), (CswStatus::Passed, 0));
-    let (back, csw) = h.command(&[0x28, 0, 0, 0, 0, 100, 0, 0, 4, 0], 2048, &[]);
+    let (back, csw) = h.command(0, &[0x28, 0, 0, 0, 0, 100, 0, 0, 4, 0], Data::read(2048));
     assert_eq!((csw.status, csw.residue), (CswStatus::Passed, 0));
     assert_eq!(back, pattern);
 }
 
 #[test]
 fn in_urbs_posted_before_the_cbw_complete_in_order() {
-    let mut h = Host::attach();
-    let c = &mut h.c;
+    let mut h = attach();
+    let c = &mut h.pipes;
     // Data and CSW URBs queued first (as a client pipelining would), then the CBW.
     let data = c.bulk_in(36);
     let status = c.bulk_in(13);
@@ -166,13 +161,13 @@ fn in_urbs_posted_before_the_cbw_complete_in_order() {
 
 #[test]
 fn reads_split_over_several_urbs() {
-    let mut h = Host::attach();
+    let mut h = attach();
     // Consume the unit attention of the import's reset.
-    let _ = h.command(&[0x00; 6], 0, &[]);
+    let _ = h.command(0, &TEST_UNIT_READY, Data::None);
     let pattern: Vec<u8> = (0..4096u32).map(|i| (i / 3) as u8).collect();
-    let (_, csw) = h.command(&[0x2A, 0, 0, 0, 0, 8, 0, 0, 8, 0], 0, &pattern);
+    let (_, csw) = h.command(0, &[0x2A, 0, 0, 0, 0, 8, 0, 0, 8, 0], Data::write(&pattern));
     assert_eq!(csw.status, CswStatus::Passed);
-    let c = &mut h.c;
+    let c = &mut h.pipes;
     let cbw = Cbw::new(100, 4096, true, 0, &[0x28, 0, 0, 0, 0, 8, 0, 0, 8, 0]).unwrap().to_bytes();
     let o = c.bulk_out(&cbw);
     let parts: Vec<u32> = (0..4).map(|_| c.bulk_in(1024)).collect();
@@ -190,33 +185,33 @@ fn reads_split_over_several_urbs() {
 
 #[test]
 fn unlink_of_a_waiting_csw_then_bot_reset_recovers() {
-    let mut h = Host::attach();
+    let mut h = attach();
     // An IN URB waits (no command yet); the host gives up on it.
-    let waiting = h.c.bulk_in(13);
-    let u = h.c.unlink(waiting);
-    assert_eq!(h.c.replies(), vec![Reply::Unlink { seqnum: u, status: errno::ECONNRESET }]);
+    let waiting = h.pipes.bulk_in(13);
+    let u = h.pipes.unlink(waiting);
+    assert_eq!(h.pipes.replies(), vec![Reply::Unlink { seqnum: u, status: errno::ECONNRESET }]);
     // Bulk-Only Mass Storage Reset, then CLEAR_FEATURE(HALT) on both pipes.
-    let s1 = h.c.control_out([0x21, 0xFF, 0, 0, 0, 0, 0, 0], &[]);
-    let s2 = h.c.control_out([0x02, 0x01, 0, 0, 0x81, 0, 0, 0], &[]);
-    let s3 = h.c.control_out([0x02, 0x01, 0, 0, 0x02, 0, 0, 0], &[]);
-    assert_eq!(h.c.replies(), vec![out_ok(s1, 0), out_ok(s2, 0), out_ok(s3, 0)]);
-    let (_, csw) = h.command(&[0x12, 0, 0, 0, 36, 0], 36, &[]);
+    let s1 = h.pipes.control_out([0x21, 0xFF, 0, 0, 0, 0, 0, 0], &[]);
+    let s2 = h.pipes.control_out([0x02, 0x01, 0, 0, 0x81, 0, 0, 0], &[]);
+    let s3 = h.pipes.control_out([0x02, 0x01, 0, 0, 0x02, 0, 0, 0], &[]);
+    assert_eq!(h.pipes.replies(), vec![out_ok(s1, 0), out_ok(s2, 0), out_ok(s3, 0)]);
+    let (_, csw) = h.command(0, &[0x12, 0, 0, 0, 36, 0], Data::read(36));
     assert_eq!(csw.status, CswStatus::Passed);
 }
 
 #[test]
 fn invalid_cbw_stalls_both_pipes_as_epipe_until_reset_recovery() {
-    let mut h = Host::attach();
+    let mut h = attach();
     // BOT §6.6.1: an invalid CBW stalls both pipes until a reset recovery.
-    let o = h.c.bulk_out(b"not a CBW at all, 31 bytes long");
-    let i = h.c.bulk_in(13);
-    assert_eq!(h.c.replies(), vec![failed(o, errno::EPIPE), failed(i, errno::EPIPE)]);
-    let o = h.c.submit(Direction::OUT, 2, 31, [0; 8], &[0u8; 31]);
-    assert_eq!(h.c.replies(), vec![failed(o, errno::EPIPE)]);
-    let s1 = h.c.control_out([0x21, 0xFF, 0, 0, 0, 0, 0, 0], &[]);
-    let s2 = h.c.control_out([0x02, 0x01, 0, 0, 0x81, 0, 0, 0], &[]);
-    let s3 = h.c.control_out([0x02, 0x01, 0, 0, 0x02, 0, 0, 0], &[]);
-    assert_eq!(h.c.replies(), vec![out_ok(s1, 0), out_ok(s2, 0), out_ok(s3, 0)]);
-    let (_, csw) = h.command(&[0x12, 0, 0, 0, 36, 0], 36, &[]);
+    let o = h.pipes.bulk_out(b"not a CBW at all, 31 bytes long");
+    let i = h.pipes.bulk_in(13);
+    assert_eq!(h.pipes.replies(), vec![failed(o, errno::EPIPE), failed(i, errno::EPIPE)]);
+    let o = h.pipes.submit(Direction::OUT, 2, 31, [0; 8], &[0u8; 31]);
+    assert_eq!(h.pipes.replies(), vec![failed(o, errno::EPIPE)]);
+    let s1 = h.pipes.control_out([0x21, 0xFF, 0, 0, 0, 0, 0, 0], &[]);
+    let s2 = h.pipes.control_out([0x02, 0x01, 0, 0, 0x81, 0, 0, 0], &[]);
+    let s3 = h.pipes.control_out([0x02, 0x01, 0, 0, 0x02, 0, 0, 0], &[]);
+    assert_eq!(h.pipes.replies(), vec![out_ok(s1, 0), out_ok(s2, 0), out_ok(s3, 0)]);
+    let (_, csw) = h.command(0, &[0x12, 0, 0, 0, 36, 0], Data::read(36));
     assert_eq!(csw.status, CswStatus::Passed);
 }

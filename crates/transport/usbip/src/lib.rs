@@ -35,8 +35,6 @@ pub use vstick_usb::UsbDevice;
 #[cfg(test)]
 mod codec_tests;
 #[cfg(test)]
-mod fake;
-#[cfg(test)]
 mod full_stack_tests;
 #[cfg(all(test, feature = "tokio"))]
 mod net_tests;

@@ -9,8 +9,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::codec::*;
-use crate::fake::{DEVICE_DESCRIPTOR, FakeDevice};
 use crate::net::serve;
+use vstick_test_support::{DEVICE_DESCRIPTOR, FakeDevice};
 
 struct Server {
     addr: std::net::SocketAddr,
@@ -22,7 +22,7 @@ struct Server {
 async fn start() -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let device = Arc::new(Mutex::new(FakeDevice::new()));
+    let device = Arc::new(Mutex::new(FakeDevice::with_loopback()));
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(serve(listener, Arc::clone(&device), "1-1".to_string(), async {
         let _ = stopped.await;
@@ -216,7 +216,7 @@ async fn shutdown_drops_connections() {
 #[tokio::test]
 async fn invalid_busid_is_refused() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let device = Arc::new(Mutex::new(FakeDevice::new()));
+    let device = Arc::new(Mutex::new(FakeDevice::with_loopback()));
     let err = serve(listener, device, "x".repeat(40), std::future::pending()).await.unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
 }

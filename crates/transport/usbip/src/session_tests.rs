@@ -6,8 +6,8 @@ use proptest::prelude::*;
 
 use crate::codec::*;
 use crate::export::ExportInfo;
-use crate::fake::{DEVICE_DESCRIPTOR, FakeDevice};
 use crate::session::{MAX_PARKED_URBS, Phase, Session, SessionError, Usbip};
+use vstick_test_support::{DEVICE_DESCRIPTOR, FakeDevice};
 use vstick_usb::UsbDevice;
 
 /// One decoded server message, owned.
@@ -32,11 +32,11 @@ pub fn export() -> ExportInfo {
 
 impl Client {
     pub fn new() -> Self {
-        Self::with(FakeDevice::new())
+        Self::with(FakeDevice::with_loopback())
     }
 
     pub fn imported() -> Self {
-        Self::imported_with(FakeDevice::new())
+        Self::imported_with(FakeDevice::with_loopback())
     }
 }
 
@@ -454,7 +454,7 @@ fn urbs_for_missing_endpoints_get_epipe() {
         ]
     );
     assert_eq!(c.session.held_in_requests(), 0);
-    assert!(c.dev.loopback.is_empty(), "nothing reached the device");
+    assert!(c.dev.outs.is_empty(), "nothing reached the device");
 }
 
 #[test]

@@ -7,23 +7,12 @@
 //! dCBWDataTransferLength is 4 GiB - 1, padded with zeros by BOT) queued
 //! gigabytes of RET_SUBMIT data in a single `receive`.
 
-use vstick_media::MemoryImage;
-use vstick_scsi::{LunConfig, LunKind, Target};
-use vstick_usb::{Identity, MassStorageDevice};
+use vstick_test_support::device;
 use vstick_usbip::MAX_PENDING_OUTPUT;
 use vstick_usbip::codec::{
     BusId, ClientMessage, CmdSubmit, Decoded, Direction, OpRequest, ServerMessage, URB_HEADER_LEN, UrbBasic,
 };
 use vstick_usbip::{ExportInfo, Usbip};
-
-fn device() -> MassStorageDevice {
-    let lun = LunConfig {
-        kind: LunKind::Disk,
-        medium: Some(Box::new(MemoryImage::new(1 << 20, 512, false))),
-        serial: "BOUND".into(),
-    };
-    MassStorageDevice::new(Target::new(vec![lun]), Identity::default_for("0123456789AB".into()))
-}
 
 fn submit(seqnum: u32, direction: Direction, ep: u32, length: u32, data: &[u8], out: &mut Vec<u8>) {
     let cmd = CmdSubmit {

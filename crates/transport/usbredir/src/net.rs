@@ -308,9 +308,7 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::sync::oneshot;
     use tokio_rustls::rustls;
-    use vstick_media::MemoryImage;
-    use vstick_scsi::{LunConfig, LunKind, Target};
-    use vstick_usb::{Identity, MassStorageDevice};
+    use vstick_test_support::shared_device as device;
 
     const CA: &str = "-----BEGIN CERTIFICATE-----\nMIIBozCCAUmgAwIBAgIUXCdLGpmvUno4WwzU+LmrCZ+yFNgwCgYIKoZIzj0EAwIw\nHjEcMBoGA1UEAwwTdnN0aWNrIHVuaXQtdGVzdCBDQTAgFw0yNjExMjExMTMzMDFa\nGA8yMTI2MTAyODExMzMwMVowHjEcMBoGA1UEAwwTdnN0aWNrIHVuaXQtdGVzdCBD\nQTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABCB+kV1DgnXuhIOJ6J1sedP2i+LC\nsx9D//YglCKK7uGqS73MGerEa5uwlcuw/DI03qTM/UwZ4GsIHORCvhjqmMmjYzBh\nMB0GA1UdDgQWBBRPNXC9nrzZ/WOtI3WyHRzi/XIddjAfBgNVHSMEGDAWgBRPNXC9\nnrzZ/WOtI3WyHRzi/XIddjAPBgNVHRMBAf8EBTADAQH/MA4GA1UdDwEB/wQEAwIC\nBDAKBggqhkjOPQQDAgNIADBFAiEA8trYVQGhGZ12wMjatTB1xgBEEwy2xf5vX9MR\nWDqjpigCICDa3C6/dsdCphg7yjE0G/OyupNaGjDlbQvQgLJmNaMg\n-----END CERTIFICATE-----\n";
     const CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIByjCCAW+gAwIBAgIUeH7R2/MEp3ciVeLJy3ZjeQKiyKQwCgYIKoZIzj0EAwIw\nHjEcMBoGA1UEAwwTdnN0aWNrIHVuaXQtdGVzdCBDQTAgFw0yNjExMjExMTMzMDFa\nGA8yMTI2MTAyODExMzMwMVowFDESMBAGA1UEAwwJbG9jYWxob3N0MFkwEwYHKoZI\nzj0CAQYIKoZIzj0DAQcDQgAE+oHLQzSU2pivMsQLfGeuwYwUiyj8/pttqr/C0Xlf\ncOx2kBV2ENF/4BRSrZgNtDn7t8qAZ+ItIQIpLjg2MBv+B6OBkjCBjzAaBgNVHREE\nEzARgglsb2NhbGhvc3SHBH8AAAEwEwYDVR0lBAwwCgYIKwYBBQUHAwEwDAYDVR0T\nAQH/BAIwADAOBgNVHQ8BAf8EBAMCB4AwHQYDVR0OBBYEFKlcZM0Rck9cCSeLJpKU\n0tNfeRDSMB8GA1UdIwQYMBaAFE81cL2evNn9Y60jdbIdHOL9ch12MAoGCCqGSM49\nBAMCA0kAMEYCIQD1WWxLGjsuKiAe8dP9IvdbZ/AkpzqYn46UgKR1lFKWFQIhANt9\nP6iedRHpJFLkL9DgVx94lfx7BpmhugBO4kPTVIqB\n-----END CERTIFICATE-----\n";
@@ -321,18 +319,6 @@ mod tests {
         let path = std::env::temp_dir().join(format!("vstick-net-{}-{name}", std::process::id()));
         std::fs::write(&path, text).unwrap();
         path
-    }
-
-    fn device() -> Arc<Mutex<MassStorageDevice>> {
-        let lun = LunConfig {
-            kind: LunKind::Disk,
-            medium: Some(Box::new(MemoryImage::new(64 * 1024, 512, false))),
-            serial: "NET".into(),
-        };
-        Arc::new(Mutex::new(MassStorageDevice::new(
-            Target::new(vec![lun]),
-            Identity::default_for("0123456789AB".into()),
-        )))
     }
 
     fn setup_error(cert: &Path, key: &Path) -> String {

@@ -7,24 +7,11 @@
 //! dCBWDataTransferLength is 4 GiB - 1, padded with zeros by BOT) produced
 //! 1.28 GiB of output in a single `receive`.
 
-use vstick_media::MemoryImage;
-use vstick_scsi::{LunConfig, LunKind, Target};
-use vstick_usb::{Identity, MassStorageDevice};
+use vstick_test_support::device;
 use vstick_usbredir::MAX_PENDING_OUTPUT;
 use vstick_usbredir::codec;
 use vstick_usbredir::proto::{BulkHeader, Packet, Status, WireFormat, version_field};
 use vstick_usbredir::{OUR_CAPS, Redir};
-
-const MIB: usize = 1024 * 1024;
-
-fn device() -> MassStorageDevice {
-    let lun = LunConfig {
-        kind: LunKind::Disk,
-        medium: Some(Box::new(MemoryImage::new(MIB, 512, false))),
-        serial: "BOUND".into(),
-    };
-    MassStorageDevice::new(Target::new(vec![lun]), Identity::default_for("0123456789AB".into()))
-}
 
 fn bulk(fmt: WireFormat, id: u64, endpoint: u8, length: u32, data: &[u8], out: &mut Vec<u8>) {
     let hdr = BulkHeader { endpoint, status: Status::SUCCESS, length, stream_id: 0 };

@@ -55,7 +55,7 @@ fn only_hello_until_the_peer_hello_then_device_description() {
     assert_eq!((eps.max_packet_size[0], eps.max_packet_size[2], eps.max_packet_size[17]), (64, 512, 512));
     let Packet::DeviceConnect(dc) = announce[2].packet else { unreachable!() };
     assert_eq!(dc.speed, Speed::HIGH);
-    assert_eq!((dc.vendor_id, dc.product_id, dc.device_version_bcd), (0x1d6b, 0x0104, 0x0100));
+    assert_eq!((dc.vendor_id, dc.product_id, dc.device_version_bcd), (0x1234, 0x5678, 0x0100));
     assert!(announce.iter().all(|f| f.id == 0), "unsolicited packets carry id 0");
 }
 
@@ -619,5 +619,5 @@ fn set_configuration_as_a_control_transfer_also_refreshes_descriptions() {
     let Packet::InterfaceInfo(ifs) = &r[1].packet else { unreachable!() };
     assert_eq!(ifs.interface_count, 0);
     assert_eq!((r[3].id, control(&r[3]).0.status), (id, Status::SUCCESS));
-    assert_eq!(h.dev.config, 0);
+    assert_eq!(h.dev.configuration, 0);
 }

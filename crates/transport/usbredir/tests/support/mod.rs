@@ -4,11 +4,10 @@
 
 use std::collections::VecDeque;
 
-use vstick_bot::{InResult, OutResult};
-use vstick_usb::{
-    ControlResult, DeviceSummary, EndpointInfo, InterfaceInfo as UsbInterface, Setup, Speed as UsbSpeed,
-    TransferType,
-};
+use vstick_bot::OutResult;
+// Not every test file uses all of them.
+#[allow(unused_imports)]
+pub use vstick_test_support::{BulkIn, BulkPipes, DEVICE_DESCRIPTOR, FakeDevice};
 use vstick_usbredir::codec::{self, Frame};
 use vstick_usbredir::proto::{
     BulkHeader, Caps, ControlHeader, Packet, SmallDataHeader, Status, WireFormat, version_field,
@@ -17,150 +16,6 @@ use vstick_usbredir::{Redir, Session, SessionError, UsbDevice};
 
 /// QEMU 7.2+'s capability word as the usb-guest advertises it.
 pub const QEMU_CAPS: Caps = Caps(0xff);
-
-/// A device with one bulk-only interface (0x81 IN, 0x02 OUT) whose IN data
-/// is scripted: `queue_in` adds a reply the next IN transfers will read.
-#[derive(Debug, Default)]
-pub struct FakeDevice {
-    pub config: u8,
-    pub resets: usize,
-    pub outs: Vec<Vec<u8>>,
-    pub in_data: VecDeque<Vec<u8>>,
-    pub in_halted: bool,
-    pub out_halted: bool,
-    /// Replies scripted to appear when an OUT transfer arrives.
-    pub on_out: VecDeque<Vec<u8>>,
-    pub controls: Vec<(Setup, Vec<u8>)>,
-    /// Size of the fake "huge" string descriptor (index 0x0309).
-    pub big_descriptor: usize,
-}
-
-pub const DEVICE_DESCRIPTOR: [u8; 18] = [
-    0x12, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x40, 0x6b, 0x1d, 0x04, 0x01, 0x00, 0x01, 0x01, 0x02, 0x03,
-    0x01,
-];
-
-impl FakeDevice {
-    pub fn new() -> Self {
-        FakeDevice { config: 1, big_descriptor: 5000, ..Default::default() }
-    }
-    pub fn queue_in(&mut self, data: &[u8]) {
-        self.in_data.push_back(data.to_vec());
-    }
-}
-
-impl UsbDevice for FakeDevice {
-    fn speed(&self) -> UsbSpeed {
-        UsbSpeed::High
-    }
-    fn summary(&self) -> DeviceSummary {
-        DeviceSummary {
-            bcd_usb: 0x0200,
-            class: 0,
-            subclass: 0,
-            protocol: 0,
-            vendor_id: 0x1d6b,
-            product_id: 0x0104,
-            bcd_device: 0x0100,
-            num_configurations: 1,
-        }
-    }
-    fn configuration(&self) -> u8 {
-        self.config
-    }
-    fn set_configuration(&mut self, value: u8) -> bool {
-        if value <= 1 {
-            self.config = value;
-            true
-        } else {
-            false
-        }
-    }
-    fn alt_setting(&self, interface: u8) -> Option<u8> {
-        (self.config == 1 && interface == 0).then_some(0)
-    }
-    fn set_alt_setting(&mut self, interface: u8, alt: u8) -> bool {
-        self.config == 1 && interface == 0 && alt == 0
-    }
-    fn interfaces(&self) -> Vec<UsbInterface> {
-        if self.config == 0 {
-            return vec![];
-        }
-        vec![UsbInterface { number: 0, class: 0x08, subclass: 0x06, protocol: 0x50 }]
-    }
-    fn endpoints(&self) -> Vec<EndpointInfo> {
-        if self.config == 0 {
-            return vec![];
-        }
-        let ep = |address| EndpointInfo {
-            address,
-            transfer_type: TransferType::Bulk,
-            max_packet_size: 512,
-            interval: 0,
-            interface: 0,
-        };
-        vec![ep(0x81), ep(0x02)]
-    }
-    fn control(&mut self, setup: &Setup, data: &[u8]) -> ControlResult {
-        self.controls.push((*setup, data.to_vec()));
-        let want = usize::from(setup.length);
-        match (setup.request_type, setup.request, setup.value) {
-            (0x80, 0x06, 0x0100) => ControlResult::Data(DEVICE_DESCRIPTOR[..want.min(18)].to_vec()),
-            (0x80, 0x06, 0x0309) => ControlResult::Data(vec![0x33; self.big_descriptor.min(want)]),
-            (0xa1, 0xfe, 0) => ControlResult::Data(vec![0]),
-            (0x02, 0x01, 0) => {
-                // CLEAR_FEATURE(ENDPOINT_HALT)
-                if setup.index & 0x80 != 0 {
-                    self.in_halted = false;
-                } else {
-                    self.out_halted = false;
-                }
-                ControlResult::Ack
-            }
-            (0x21, 0xff, 0) => ControlResult::Ack,
-            (0x00, 0x09, v) => {
-                if self.set_configuration(u8::try_from(v).unwrap_or(0xff)) {
-                    ControlResult::Ack
-                } else {
-                    ControlResult::Stall
-                }
-            }
-            (0x40, 0x10, _) => ControlResult::Ack, // vendor OUT with data
-            _ => ControlResult::Stall,
-        }
-    }
-    fn bulk_out(&mut self, endpoint: u8, data: &[u8]) -> OutResult {
-        assert_eq!(endpoint, 0x02, "OUT only to 0x02");
-        if self.out_halted {
-            return OutResult::Stall;
-        }
-        self.outs.push(data.to_vec());
-        if let Some(reply) = self.on_out.pop_front() {
-            self.in_data.push_back(reply);
-        }
-        OutResult::Accepted(data.len())
-    }
-    fn bulk_in(&mut self, endpoint: u8, buf: &mut [u8]) -> InResult {
-        assert_eq!(endpoint, 0x81, "IN only from 0x81");
-        if self.in_halted {
-            return InResult::Stall;
-        }
-        let Some(front) = self.in_data.front_mut() else { return InResult::Pending };
-        let n = front.len().min(buf.len());
-        buf[..n].copy_from_slice(&front[..n]);
-        front.drain(..n);
-        if front.is_empty() {
-            self.in_data.pop_front();
-        }
-        InResult::Data(n)
-    }
-    fn reset(&mut self) {
-        self.resets += 1;
-        self.in_data.clear();
-        self.in_halted = false;
-        self.out_halted = false;
-    }
-}
 
 /// A reply from the session, its payload leaked to `'static` for easy
 /// matching in tests.
@@ -177,6 +32,10 @@ pub struct HostSim<D: UsbDevice> {
     pub device_hello: Option<(String, Caps)>,
     next_id: u64,
     pending: Vec<u8>,
+    /// IN requests sent ahead ([`BulkPipes::post_in`]), and the replies
+    /// that came before they were asked for.
+    posted: VecDeque<u64>,
+    arrived: VecDeque<Reply>,
 }
 
 impl<D: UsbDevice> HostSim<D> {
@@ -189,6 +48,8 @@ impl<D: UsbDevice> HostSim<D> {
             device_hello: None,
             next_id: 1,
             pending: Vec::new(),
+            posted: VecDeque::new(),
+            arrived: VecDeque::new(),
         }
     }
 
@@ -290,6 +151,73 @@ impl<D: UsbDevice> HostSim<D> {
 
     pub fn bulk_in(&mut self, endpoint: u8, length: u32) -> u64 {
         self.send(&Packet::Bulk(BulkHeader { endpoint, status: Status::SUCCESS, length, stream_id: 0 }, &[]))
+    }
+}
+
+/// The bulk pipes as QEMU's usb-redir reaches them: one packet per transfer,
+/// each answered before the next unless IN requests were posted ahead.
+impl<D: UsbDevice> BulkPipes for HostSim<D> {
+    fn bulk_out(&mut self, data: &[u8]) -> OutResult {
+        let id = self.bulk_out(0x02, data);
+        let mut replies = VecDeque::from(self.recv());
+        let reply = replies.pop_front().expect("bulk OUT answered");
+        assert_eq!(reply.id, id);
+        // Posted IN requests complete now, behind the OUT that fed them.
+        self.arrived.extend(replies);
+        let (hdr, _) = bulk(&reply);
+        match hdr.status {
+            Status::SUCCESS => OutResult::Accepted(hdr.length as usize),
+            Status::STALL => OutResult::Stall,
+            other => panic!("bulk OUT: {other:?}"),
+        }
+    }
+
+    fn bulk_in(&mut self, len: usize) -> BulkIn {
+        let reply = match self.posted.pop_front() {
+            Some(id) => {
+                if self.arrived.is_empty() {
+                    let more = self.recv();
+                    self.arrived.extend(more);
+                }
+                let reply = self.arrived.pop_front().expect("posted IN request answered");
+                assert_eq!(reply.id, id, "IN requests complete in FIFO order");
+                reply
+            }
+            None => {
+                let id = self.bulk_in(0x81, u32::try_from(len).unwrap());
+                let r = self.recv();
+                assert_eq!(r.len(), 1, "one reply: {r:?}");
+                assert_eq!(r[0].id, id);
+                r.into_iter().next().unwrap()
+            }
+        };
+        let (hdr, data) = bulk(&reply);
+        match hdr.status {
+            Status::SUCCESS => BulkIn::Data(data.to_vec()),
+            Status::STALL => BulkIn::Stall,
+            other => panic!("bulk IN: {other:?}"),
+        }
+    }
+
+    fn clear_halt(&mut self, dir_in: bool) {
+        if dir_in {
+            // BOT §6.7.2: the requests queued behind the stalled one stalled too.
+            while let Some(id) = self.posted.pop_front() {
+                let reply = self.arrived.pop_front().expect("posted IN request answered");
+                assert_eq!((reply.id, bulk(&reply).0.status), (id, Status::STALL));
+            }
+        }
+        // CLEAR_FEATURE(ENDPOINT_HALT).
+        self.control_out(0x02, 0x01, 0, if dir_in { 0x81 } else { 0x02 }, &[]);
+        assert_eq!(control(&self.recv()[0]).0.status, Status::SUCCESS);
+    }
+
+    fn post_in(&mut self, lens: &[usize]) {
+        for &len in lens {
+            let id = self.bulk_in(0x81, u32::try_from(len).unwrap());
+            self.posted.push_back(id);
+        }
+        assert!(self.recv().is_empty(), "nothing to send before the CBW");
     }
 }
 
