@@ -8,19 +8,26 @@ use crate::{BlockBackend, CD_BLOCK_SIZE, MediaLocation, OpenError};
 /// How to open an image file.
 #[derive(Debug, Clone, Copy)]
 pub struct OpenOptions {
+    /// Open without write access and take a shared lock; the medium is
+    /// reported write-protected.
     pub read_only: bool,
+    /// Logical block size in bytes, a power of two; bytes past the last
+    /// whole block are unreachable.
     pub block_size: u32,
     /// Look for an ISO 9660 / UDF descriptor at sector 16 and warn if there is none.
     pub expect_optical: bool,
 }
 
 impl OpenOptions {
+    /// A disk image with 512-byte blocks.
     pub fn disk(read_only: bool) -> Self {
         Self { read_only, block_size: 512, expect_optical: false }
     }
+    /// A read-only CD/DVD image with 2048-byte blocks, checked for a volume descriptor.
     pub fn optical() -> Self {
         Self { read_only: true, block_size: CD_BLOCK_SIZE, expect_optical: true }
     }
+    /// These options with another block size.
     pub fn block_size(mut self, block_size: u32) -> Self {
         self.block_size = block_size;
         self
@@ -42,6 +49,9 @@ pub struct FileImage {
 }
 
 impl FileImage {
+    /// Opens and locks the image at `path`; refuses a block size that is not
+    /// a power of two, a directory, a special file other than a block device,
+    /// an image locked by another process and one smaller than a block.
     pub fn open(path: &Path, opts: OpenOptions) -> Result<Self, OpenError> {
         let path_buf = path.to_path_buf();
         if !opts.block_size.is_power_of_two() {
@@ -100,6 +110,7 @@ impl FileImage {
         Ok(image)
     }
 
+    /// The path the image was opened from.
     pub fn path(&self) -> &Path {
         &self.path
     }

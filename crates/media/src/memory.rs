@@ -34,6 +34,7 @@ impl MemoryImage {
         Self::try_from_bytes(vec![0; len], block_size, read_only)
     }
 
+    /// `data` as the medium; refuses a block size that is not a power of two.
     pub fn try_from_bytes(data: Vec<u8>, block_size: u32, read_only: bool) -> Result<Self, InvalidBlockSize> {
         if !block_size.is_power_of_two() {
             return Err(InvalidBlockSize(block_size));

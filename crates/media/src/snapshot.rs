@@ -29,8 +29,11 @@ pub struct SnapshotImage {
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: cannot write the merged snapshot of {base}: {source}; this session's writes to it are lost")]
 pub struct KeepError {
+    /// Where the merged image was to be written.
     pub path: PathBuf,
+    /// The read-only medium the snapshot's writes were layered over.
     pub base: MediaLocation,
+    /// The error from creating or writing the merged image.
     pub source: io::Error,
 }
 

@@ -12,10 +12,13 @@ pub const DISK_BLOCK_SIZES: [u32; 2] = [512, 4096];
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum MediumError {
+    /// A CD/DVD medium whose block size (held here) is not 2048 bytes.
     #[error("a CD/DVD drive needs {CD_BLOCK_SIZE}-byte blocks, this medium has {0}-byte blocks")]
     OpticalBlockSize(u32),
+    /// A disk medium whose block size (held here) is not in [`DISK_BLOCK_SIZES`].
     #[error("a disk needs 512- or 4096-byte blocks, not {0}")]
     DiskBlockSize(u32),
+    /// The medium is smaller than one block, so it has no capacity to report.
     #[error("the medium holds no whole block")]
     NoBlocks,
 }

@@ -61,12 +61,23 @@ struct Active {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TargetError {
+    /// The configuration has no logical unit.
     #[error("no LUNs: a device needs at least one disk or CD/DVD drive")]
     NoLuns,
+    /// More logical units than [`Target::MAX_LUNS`].
     #[error("{count} LUNs requested; a USB mass-storage device has at most {max}", max = Target::MAX_LUNS)]
-    TooManyLuns { count: usize },
+    TooManyLuns {
+        /// The number of LUNs configured.
+        count: usize,
+    },
+    /// A LUN's medium does not fit its kind (see [`crate::check_medium`]).
     #[error("LUN {lun}: {source}")]
-    Medium { lun: usize, source: crate::MediumError },
+    Medium {
+        /// Index of the LUN in the configuration.
+        lun: usize,
+        /// What is wrong with the medium.
+        source: crate::MediumError,
+    },
 }
 
 /// The SCSI target: up to 16 logical units behind one transport.
@@ -105,6 +116,7 @@ impl Target {
         Self::try_new(luns).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// Number of logical units, fixed at construction (GET MAX LUN answers one less).
     pub fn lun_count(&self) -> usize {
         self.luns.len()
     }
@@ -316,6 +328,7 @@ impl Target {
         l.operator_insert(lun, medium, force)
     }
 
+    /// The state of every LUN (medium, lock, traffic), in LUN order.
     pub fn status(&self) -> Vec<LunStatus> {
         self.luns.iter().enumerate().map(|(i, l)| l.status(i as u8)).collect()
     }

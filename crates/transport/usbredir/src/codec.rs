@@ -25,41 +25,96 @@ pub const MAX_CAP_WORDS: usize = 16;
 /// A decoded packet and its header id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame<'a> {
+    /// The header id: the peer's tag for a request, echoed in its reply
+    /// (32 bits on the wire unless `64bits_ids` was negotiated).
     pub id: u64,
+    /// The type header and data, by packet type.
     pub packet: Packet<'a>,
 }
 
 /// Why bytes from the peer are not a valid usbredir packet.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
+    /// The header's packet type is not one this parser knows (held here).
     #[error("unknown usbredir packet type {0}")]
     UnknownType(u32),
+    /// A length field is over its limit: the header length over
+    /// [`MAX_PACKET_LEN`], or a bulk or buffered bulk data length over
+    /// [`MAX_BULK_TRANSFER`].
     #[error("{packet_type} packet of {length} bytes exceeds the {max}-byte limit")]
-    TooLong { packet_type: PacketType, length: u32, max: u32 },
+    TooLong {
+        /// The header's packet type.
+        packet_type: PacketType,
+        /// The length the peer announced.
+        length: u32,
+        /// The limit it exceeds.
+        max: u32,
+    },
+    /// The header length is shorter than the type header, or longer for a
+    /// type that carries no data after it.
     #[error("{packet_type} packet length {length} is invalid (type header is {type_header} bytes{})",
         if *allows_data { ", plus data" } else { ", no data allowed" })]
-    BadLength { packet_type: PacketType, length: u32, type_header: usize, allows_data: bool },
+    BadLength {
+        /// The header's packet type.
+        packet_type: PacketType,
+        /// The header's length field: bytes after the header.
+        length: u32,
+        /// Size of this type's type header under the negotiated capabilities.
+        type_header: usize,
+        /// Whether this type may carry data after its type header.
+        allows_data: bool,
+    },
+    /// An interface_info packet whose `interface_count` (held here) exceeds
+    /// the 32 entries of its arrays.
     #[error("interface_info announces {0} interfaces (at most 32)")]
     TooManyInterfaces(u32),
+    /// A data packet carries data whose size differs from the length in its
+    /// type header (data may be absent, e.g. in a request for IN data).
     #[error("{packet_type} header says {header_length} bytes but carries {data_len} bytes of data")]
-    DataLengthMismatch { packet_type: PacketType, header_length: u32, data_len: usize },
+    DataLengthMismatch {
+        /// The header's packet type.
+        packet_type: PacketType,
+        /// The data length the type header announces.
+        header_length: u32,
+        /// Bytes of data actually following the type header.
+        data_len: usize,
+    },
+    /// A filter_filter packet's rule string is empty or does not end in a NUL.
     #[error("filter_filter data is not a NUL-terminated string")]
     FilterNotTerminated,
+    /// The type header is shorter than its fields need.
     #[error("{packet_type} type header ends early: {missing} bytes short")]
-    Truncated { packet_type: PacketType, missing: usize },
+    Truncated {
+        /// The header's packet type.
+        packet_type: PacketType,
+        /// How many more bytes the fields needed.
+        missing: usize,
+    },
 }
 
 /// Why a packet could not be encoded (a bug in the caller, not the peer).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum EncodeError {
+    /// The id (held here) needs more than 32 bits, but `64bits_ids` was not
+    /// negotiated.
     #[error("id {0:#x} does not fit the negotiated 32-bit header id")]
     IdTooLarge(u64),
+    /// A bulk_packet length (held here) over 0xFFFF, but `32bits_bulk_length`
+    /// was not negotiated.
     #[error("bulk length {0} needs 32bits_bulk_length, which was not negotiated")]
     BulkLengthTooLarge(u32),
+    /// Type header and data of a packet of this type exceed the header's
+    /// 32-bit length field.
     #[error("{0} packet does not fit a u32 length")]
     PacketTooLarge(PacketType),
+    /// An interface_info `interface_count` (held here) over 32, the size of
+    /// its arrays.
     #[error("interface_info count {0} exceeds 32")]
     TooManyInterfaces(u32),
+    /// The destination given to [`write_bulk_prefix`] is not exactly
+    /// [`bulk_prefix_len`] bytes.
     #[error("destination slice too small for the {0} prefix")]
     PrefixSlice(PacketType),
 }
