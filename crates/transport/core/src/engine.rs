@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use vstick_usb::{InResult, OutResult, UsbDevice};
 
-use crate::held_in::{HeldIn, InRequest};
+use crate::held_in::{HeldIn, HeldRequest};
 use crate::output::{KEEP_BUFFER, Output};
 
 /// Bulk OUT data from this size on is lent to the device with its frame
@@ -18,8 +18,8 @@ pub const LEND_FROM: usize = 16 * 1024;
 /// [`Engine`] does the rest (input assembly, held IN requests, output
 /// bounds, write-behind), identically for every edge.
 pub trait Protocol {
-    /// A held bulk IN request as this protocol records it (its id and length).
-    type Request: InRequest;
+    /// The protocol's id of a held bulk IN request ([`HeldRequest::tag`]).
+    type Tag: Copy;
     /// Why the connection must end.
     type Error: std::error::Error;
 
@@ -51,7 +51,7 @@ pub trait Protocol {
     /// to `cx.held` (the engine answers them).
     fn handle<D: UsbDevice + ?Sized>(
         &mut self,
-        cx: &mut Context<'_, Self::Request>,
+        cx: &mut Context<'_, Self::Tag>,
         dev: &mut D,
         frame: Frame<'_>,
     ) -> Result<(), Self::Error>;
@@ -63,13 +63,13 @@ pub trait Protocol {
     /// into `dst` ([`Protocol::in_reply_prefix`] bytes).
     fn write_in_reply_header(
         &self,
-        request: &Self::Request,
+        request: &HeldRequest<Self::Tag>,
         len: usize,
         dst: &mut [u8],
     ) -> Result<(), Self::Error>;
 
     /// Queues the reply to a held request whose endpoint stalled.
-    fn stall_in_reply(&self, request: &Self::Request, out: &mut Output) -> Result<(), Self::Error>;
+    fn stall_in_reply(&self, request: &HeldRequest<Self::Tag>, out: &mut Output) -> Result<(), Self::Error>;
 
     /// Whether the peer completed its opening (usbredir hello, USB/IP import
     /// request); until then the edge gives it a deadline.
@@ -113,15 +113,15 @@ impl LentOut {
 }
 
 /// What a [`Protocol`] may touch while it handles a frame.
-pub struct Context<'a, R> {
+pub struct Context<'a, T> {
     /// Output queued for the peer.
     pub out: &'a mut Output,
     /// Held bulk IN requests.
-    pub held: &'a mut HeldIn<R>,
+    pub held: &'a mut HeldIn<T>,
     lend: &'a mut Lend,
 }
 
-impl<R> Context<'_, R> {
+impl<T> Context<'_, T> {
     /// Offers the lent frame's data to the device as a bulk OUT to
     /// `endpoint`. The device may keep the buffer and write the medium in
     /// [`Engine::run_deferred`], after the edge sent the completion.
@@ -175,7 +175,7 @@ pub struct Engine<P: Protocol> {
     inbuf: Vec<u8>,
     in_len: usize,
     out: Output,
-    held: HeldIn<P::Request>,
+    held: HeldIn<P::Tag>,
     lend: Lend,
     failed: Option<String>,
 }
@@ -459,7 +459,7 @@ impl<P: Protocol> Engine<P> {
                 if self.out.is_full() {
                     return Ok(());
                 }
-                let endpoint = request.endpoint();
+                let endpoint = request.endpoint;
                 let room_len = request.max_len().min(dev.in_available(endpoint));
                 let Some((header, data)) = self
                     .out

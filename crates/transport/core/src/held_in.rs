@@ -7,12 +7,23 @@ use std::collections::VecDeque;
 /// keep a few in flight; thousands mean a broken or hostile peer.
 pub const MAX_HELD_IN: usize = 4096;
 
-/// A held bulk IN request, as the protocol recorded it.
-pub trait InRequest: Copy {
+/// A held bulk IN request: what the core needs to answer it, and the
+/// protocol's own `tag` (its id) to frame the reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldRequest<T> {
     /// The endpoint address it reads from (0x81; USB/IP may give 0x01).
-    fn endpoint(&self) -> u8;
-    /// The most data the peer accepts in the reply.
-    fn max_len(&self) -> usize;
+    pub endpoint: u8,
+    /// The most data the peer accepts in the reply (capped by the protocol).
+    pub length: u32,
+    /// The protocol's id of the request.
+    pub tag: T,
+}
+
+impl<T> HeldRequest<T> {
+    /// [`HeldRequest::length`] as a `usize`.
+    pub fn max_len(&self) -> usize {
+        usize::try_from(self.length).unwrap_or(0)
+    }
 }
 
 /// The queue is at [`MAX_HELD_IN`]; the request was not held.
@@ -23,25 +34,25 @@ pub struct QueueFull;
 /// protocol has a timeout, the request waits until the device has data or
 /// the peer cancels it).
 #[derive(Debug)]
-pub struct HeldIn<R> {
-    queues: [VecDeque<R>; 16],
+pub struct HeldIn<T> {
+    queues: [VecDeque<HeldRequest<T>>; 16],
     count: usize,
 }
 
-impl<R> Default for HeldIn<R> {
+impl<T> Default for HeldIn<T> {
     fn default() -> Self {
         Self { queues: Default::default(), count: 0 }
     }
 }
 
-impl<R: InRequest> HeldIn<R> {
+impl<T: Copy> HeldIn<T> {
     /// Holds `request` behind earlier ones of its endpoint.
-    pub fn push(&mut self, request: R) -> Result<(), QueueFull> {
+    pub fn push(&mut self, request: HeldRequest<T>) -> Result<(), QueueFull> {
         if self.count >= MAX_HELD_IN {
             return Err(QueueFull);
         }
         // `& 0x0f` keeps the index below the array's 16 entries.
-        if let Some(queue) = self.queues.get_mut(usize::from(request.endpoint() & 0x0f)) {
+        if let Some(queue) = self.queues.get_mut(usize::from(request.endpoint & 0x0f)) {
             queue.push_back(request);
             self.count += 1;
         }
@@ -60,7 +71,7 @@ impl<R: InRequest> HeldIn<R> {
 
     /// Removes and returns the first held request matching `which` (a cancel
     /// or unlink by id).
-    pub fn remove_first(&mut self, which: impl Fn(&R) -> bool) -> Option<R> {
+    pub fn remove_first(&mut self, which: impl Fn(&HeldRequest<T>) -> bool) -> Option<HeldRequest<T>> {
         for queue in &mut self.queues {
             if let Some(pos) = queue.iter().position(&which) {
                 let found = queue.remove(pos);
@@ -75,10 +86,10 @@ impl<R: InRequest> HeldIn<R> {
 
     /// Removes every held request matching `which`, oldest first per endpoint
     /// (a reset or reconfiguration ends them).
-    pub fn remove_all(&mut self, which: impl Fn(&R) -> bool) -> Vec<R> {
+    pub fn remove_all(&mut self, which: impl Fn(&HeldRequest<T>) -> bool) -> Vec<HeldRequest<T>> {
         let mut gone = Vec::new();
         for queue in &mut self.queues {
-            let (out, kept): (VecDeque<R>, VecDeque<R>) = std::mem::take(queue).into_iter().partition(&which);
+            let (out, kept): (VecDeque<_>, VecDeque<_>) = std::mem::take(queue).into_iter().partition(&which);
             *queue = kept;
             gone.extend(out);
         }
@@ -87,7 +98,7 @@ impl<R: InRequest> HeldIn<R> {
     }
 
     /// The oldest request of endpoint queue `index` (0..16).
-    pub(crate) fn front(&self, index: usize) -> Option<R> {
+    pub(crate) fn front(&self, index: usize) -> Option<HeldRequest<T>> {
         self.queues.get(index).and_then(VecDeque::front).copied()
     }
 
@@ -104,33 +115,26 @@ impl<R: InRequest> HeldIn<R> {
 mod tests {
     use super::*;
 
-    #[derive(Debug, Clone, Copy, PartialEq)]
-    struct Req(u8, u32);
-    impl InRequest for Req {
-        fn endpoint(&self) -> u8 {
-            self.0
-        }
-        fn max_len(&self) -> usize {
-            512
-        }
+    fn req(endpoint: u8, id: u32) -> HeldRequest<u32> {
+        HeldRequest { endpoint, length: 512, tag: id }
     }
 
     #[test]
     fn fifo_per_endpoint_with_a_bound_and_removal() {
         let mut held = HeldIn::default();
-        held.push(Req(0x81, 1)).unwrap();
-        held.push(Req(0x82, 2)).unwrap();
-        held.push(Req(0x81, 3)).unwrap();
+        held.push(req(0x81, 1)).unwrap();
+        held.push(req(0x82, 2)).unwrap();
+        held.push(req(0x81, 3)).unwrap();
         assert_eq!(held.len(), 3);
-        assert_eq!(held.front(1), Some(Req(0x81, 1)));
-        assert_eq!(held.remove_first(|r| r.1 == 3), Some(Req(0x81, 3)));
-        assert_eq!(held.remove_all(|r| r.0 == 0x81), vec![Req(0x81, 1)]);
+        assert_eq!(held.front(1), Some(req(0x81, 1)));
+        assert_eq!(held.remove_first(|r| r.tag == 3), Some(req(0x81, 3)));
+        assert_eq!(held.remove_all(|r| r.endpoint == 0x81), vec![req(0x81, 1)]);
         assert_eq!(held.len(), 1);
         held.pop(2);
         assert!(held.is_empty());
         for i in 0..MAX_HELD_IN {
-            held.push(Req(0x81, i as u32)).unwrap();
+            held.push(req(0x81, i as u32)).unwrap();
         }
-        assert_eq!(held.push(Req(0x81, 0)), Err(QueueFull));
+        assert_eq!(held.push(req(0x81, 0)), Err(QueueFull));
     }
 }

@@ -29,5 +29,5 @@ pub use connection::{Connection, DeviceAccess};
 #[cfg(feature = "tokio")]
 pub use drive::{DriveError, READ_CHUNK, drive};
 pub use engine::{Context, Engine, Frame, LEND_FROM, LentOut, Protocol};
-pub use held_in::{HeldIn, InRequest, MAX_HELD_IN, QueueFull};
+pub use held_in::{HeldIn, HeldRequest, MAX_HELD_IN, QueueFull};
 pub use output::{KEEP_BUFFER, MAX_PENDING_OUTPUT, Output};

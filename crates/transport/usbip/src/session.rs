@@ -22,7 +22,7 @@
 
 use tracing::{debug, info, trace, warn};
 use vstick_bot::OutResult;
-use vstick_transport::{Context, Engine, Frame, InRequest, LentOut, MAX_HELD_IN, Output, Protocol};
+use vstick_transport::{Context, Engine, Frame, HeldRequest, LentOut, MAX_HELD_IN, Output, Protocol};
 use vstick_usb::{ControlResult, Setup, TransferType, UsbDevice};
 
 use crate::codec::{
@@ -79,26 +79,16 @@ pub enum Phase {
     Closing,
 }
 
-/// An IN URB waiting for device data.
+/// What a parked IN URB's RET_SUBMIT must repeat.
 #[derive(Debug, Clone, Copy)]
-pub struct ParkedIn {
+pub struct UrbTag {
     seqnum: u32,
-    address: u8,
-    length: u32,
     number_of_packets: i32,
 }
 
-impl InRequest for ParkedIn {
-    fn endpoint(&self) -> u8 {
-        self.address
-    }
-    fn max_len(&self) -> usize {
-        // The length was capped by the codec (MAX_TRANSFER_LENGTH).
-        usize::try_from(self.length).unwrap_or(0)
-    }
-}
-
-type Cx<'a> = Context<'a, ParkedIn>;
+/// An IN URB waiting for device data (its length capped by the codec).
+type ParkedIn = HeldRequest<UrbTag>;
+type Cx<'a> = Context<'a, UrbTag>;
 
 /// The USB/IP wire format, server side: the management phase (device list,
 /// import), then URBs translated to the device. `G` decides whether this
@@ -188,10 +178,9 @@ impl<G: ImportGate> Usbip<G> {
         };
         if basic.direction == Direction::IN {
             let urb = ParkedIn {
-                seqnum: basic.seqnum,
-                address,
+                endpoint: address,
                 length: cmd.transfer_buffer_length,
-                number_of_packets: reply_packets(cmd.number_of_packets),
+                tag: UrbTag { seqnum: basic.seqnum, number_of_packets: reply_packets(cmd.number_of_packets) },
             };
             cx.held.push(urb).map_err(|_| SessionError::TooManyPendingUrbs)?;
         } else {
@@ -217,7 +206,7 @@ impl<G: ImportGate> Usbip<G> {
     }
 
     fn unlink(&mut self, cx: &mut Cx<'_>, cmd: &CmdUnlink) {
-        let status = match cx.held.remove_first(|u| u.seqnum == cmd.unlink_seqnum) {
+        let status = match cx.held.remove_first(|u| u.tag.seqnum == cmd.unlink_seqnum) {
             Some(_) => errno::ECONNRESET,
             None => 0,
         };
@@ -228,7 +217,7 @@ impl<G: ImportGate> Usbip<G> {
 }
 
 impl<G: ImportGate> Protocol for Usbip<G> {
-    type Request = ParkedIn;
+    type Tag = UrbTag;
     type Error = SessionError;
 
     fn header_len(&self) -> usize {
@@ -291,8 +280,8 @@ impl<G: ImportGate> Protocol for Usbip<G> {
     }
 
     fn write_in_reply_header(&self, urb: &ParkedIn, len: usize, dst: &mut [u8]) -> Result<(), SessionError> {
-        trace!(seqnum = urb.seqnum, actual = len, "RET_SUBMIT IN");
-        let header = ret_submit(urb.seqnum, 0, len, urb.number_of_packets).to_bytes();
+        trace!(seqnum = urb.tag.seqnum, actual = len, "RET_SUBMIT IN");
+        let header = ret_submit(urb.tag.seqnum, 0, len, urb.tag.number_of_packets).to_bytes();
         if let Some(slot) = dst.get_mut(..URB_HEADER_LEN) {
             slot.copy_from_slice(&header);
         }
@@ -300,8 +289,10 @@ impl<G: ImportGate> Protocol for Usbip<G> {
     }
 
     fn stall_in_reply(&self, urb: &ParkedIn, out: &mut Output) -> Result<(), SessionError> {
-        trace!(seqnum = urb.seqnum, "RET_SUBMIT IN: -EPIPE");
-        out.extend_from_slice(&ret_submit(urb.seqnum, errno::EPIPE, 0, urb.number_of_packets).to_bytes());
+        trace!(seqnum = urb.tag.seqnum, "RET_SUBMIT IN: -EPIPE");
+        out.extend_from_slice(
+            &ret_submit(urb.tag.seqnum, errno::EPIPE, 0, urb.tag.number_of_packets).to_bytes(),
+        );
         Ok(())
     }
 

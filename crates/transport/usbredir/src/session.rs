@@ -13,7 +13,7 @@
 
 use tracing::{debug, info, warn};
 use vstick_bot::OutResult;
-use vstick_transport::{Context, Engine, Frame, InRequest, LentOut, Output, Protocol};
+use vstick_transport::{Context, Engine, Frame, HeldRequest, LentOut, Output, Protocol};
 use vstick_usb::UsbDevice;
 
 use crate::codec::{self, DecodeError, EncodeError};
@@ -93,25 +93,15 @@ pub struct PeerHello {
     pub caps: Caps,
 }
 
-/// A held bulk IN request.
+/// What a held bulk IN request's reply must repeat: its packet id and stream.
 #[derive(Debug, Clone, Copy)]
-pub struct PendingIn {
+pub struct RedirTag {
     id: u64,
-    endpoint: u8,
     stream_id: u32,
-    length: u32,
 }
 
-impl InRequest for PendingIn {
-    fn endpoint(&self) -> u8 {
-        self.endpoint
-    }
-    fn max_len(&self) -> usize {
-        usize::try_from(self.length).unwrap_or(0)
-    }
-}
-
-type Cx<'a> = Context<'a, PendingIn>;
+type PendingIn = HeldRequest<RedirTag>;
+type Cx<'a> = Context<'a, RedirTag>;
 
 /// The usbredir wire format, usb-host side: hello, device description, and
 /// the translation of control and bulk packets to the device.
@@ -293,8 +283,11 @@ impl Redir {
             return Ok(());
         }
         if is_in {
-            let request =
-                PendingIn { id, endpoint: hdr.endpoint, stream_id: hdr.stream_id, length: hdr.length };
+            let request = PendingIn {
+                endpoint: hdr.endpoint,
+                length: hdr.length,
+                tag: RedirTag { id, stream_id: hdr.stream_id },
+            };
             if cx.held.push(request).is_err() {
                 warn!(endpoint = hdr.endpoint, "usbredir: too many bulk IN requests held");
                 let refusal = BulkHeader { status: Status::INVAL, length: 0, ..hdr };
@@ -382,7 +375,7 @@ impl Redir {
     /// once; a request already answered is left alone (protocol
     /// §cancel_data_packet: the guest gets one reply per id either way).
     fn cancel(&mut self, cx: &mut Cx<'_>, id: u64) -> Result<(), SessionError> {
-        match cx.held.remove_first(|p| p.id == id) {
+        match cx.held.remove_first(|p| p.tag.id == id) {
             Some(p) => {
                 debug!(id, endpoint = p.endpoint, "usbredir: bulk IN request cancelled");
                 self.send_cancelled(cx, p)
@@ -407,14 +400,18 @@ impl Redir {
     }
 
     fn send_cancelled(&mut self, cx: &mut Cx<'_>, p: PendingIn) -> Result<(), SessionError> {
-        let hdr =
-            BulkHeader { endpoint: p.endpoint, status: Status::CANCELLED, length: 0, stream_id: p.stream_id };
-        self.send(cx.out, p.id, &Packet::Bulk(hdr, &[]))
+        let hdr = BulkHeader {
+            endpoint: p.endpoint,
+            status: Status::CANCELLED,
+            length: 0,
+            stream_id: p.tag.stream_id,
+        };
+        self.send(cx.out, p.tag.id, &Packet::Bulk(hdr, &[]))
     }
 }
 
 impl Protocol for Redir {
-    type Request = PendingIn;
+    type Tag = RedirTag;
     type Error = SessionError;
 
     fn greeting(&mut self, out: &mut Output) -> Result<(), SessionError> {
@@ -479,16 +476,16 @@ impl Protocol for Redir {
             endpoint: p.endpoint,
             status: Status::SUCCESS,
             length: u32::try_from(len).unwrap_or(p.length),
-            stream_id: p.stream_id,
+            stream_id: p.tag.stream_id,
         };
-        codec::write_bulk_prefix(self.fmt, p.id, &hdr, len, dst)?;
+        codec::write_bulk_prefix(self.fmt, p.tag.id, &hdr, len, dst)?;
         Ok(())
     }
 
     fn stall_in_reply(&self, p: &PendingIn, out: &mut Output) -> Result<(), SessionError> {
         let hdr =
-            BulkHeader { endpoint: p.endpoint, status: Status::STALL, length: 0, stream_id: p.stream_id };
-        self.send(out, p.id, &Packet::Bulk(hdr, &[]))
+            BulkHeader { endpoint: p.endpoint, status: Status::STALL, length: 0, stream_id: p.tag.stream_id };
+        self.send(out, p.tag.id, &Packet::Bulk(hdr, &[]))
     }
 
     fn handshake_done(&self) -> bool {
