@@ -2,65 +2,40 @@
 //! does, is completed before the medium is written; the write reaches the
 //! medium in `run_deferred`, and the CSW still reports it.
 
+mod common;
+
+use common::usbip::{cmd, imported, replies, submit};
 use vstick_bot::{Cbw, Csw, CswStatus};
 use vstick_test_support::{device, read10, write10};
-use vstick_usb::MassStorageDevice;
-use vstick_usbip::codec::{BusId, CmdSubmit, Decoded, Direction, OpRequest, ServerMessage, UrbBasic};
-use vstick_usbip::{ExportInfo, Session, Usbip};
-
-fn submit(seqnum: u32, direction: Direction, ep: u32, length: u32) -> CmdSubmit {
-    CmdSubmit {
-        basic: UrbBasic { seqnum, devid: 0, direction, ep },
-        transfer_flags: 0,
-        transfer_buffer_length: length,
-        start_frame: 0,
-        number_of_packets: 0,
-        interval: 0,
-        setup: [0; 8],
-    }
-}
+use vstick_usbip::Session;
+use vstick_usbip::codec::Direction;
 
 /// The single RET_SUBMIT in the session's output: (seqnum, status, actual, data).
 fn one_reply(session: &mut Session, is_in: bool) -> (u32, i32, u32, Vec<u8>) {
-    let out = session.take_output();
-    match ServerMessage::decode(&out, |_| is_in).unwrap() {
-        Decoded::Done { message: ServerMessage::Submit { ret, data }, consumed } => {
-            assert_eq!(consumed, out.len(), "one reply");
-            (ret.basic.seqnum, ret.status, ret.actual_length, data.to_vec())
-        }
-        other => panic!("not one RET_SUBMIT: {other:?}"),
-    }
-}
-
-fn bulk_out(session: &mut Session, dev: &mut MassStorageDevice, seqnum: u32, data: &[u8]) {
-    let mut bytes = submit(seqnum, Direction::OUT, 2, data.len() as u32).to_bytes().to_vec();
-    bytes.extend_from_slice(data);
-    session.receive(dev, &bytes).unwrap();
+    let mut all = replies(&session.take_output(), |_| is_in);
+    assert_eq!(all.len(), 1, "one reply");
+    all.remove(0)
 }
 
 #[test]
 fn a_large_usbip_write_completes_before_the_medium_is_written() {
     let mut dev = device();
-    let mut session = Usbip::session(ExportInfo::new("1-1").unwrap(), false);
-    let mut import = Vec::new();
-    OpRequest::Import { busid: BusId::new("1-1").unwrap() }.encode(&mut import);
-    session.receive(&mut dev, &import).unwrap();
-    let _ = session.take_output();
+    let mut session = imported(&mut dev);
     // The import reset the device: clear the unit attention first.
     let tur = Cbw::new(1, 0, false, 0, &[0; 6]).unwrap();
-    bulk_out(&mut session, &mut dev, 1, &tur.to_bytes());
-    session.receive(&mut dev, &submit(2, Direction::IN, 1, 13).to_bytes()).unwrap();
+    session.receive(&mut dev, &submit(1, Direction::OUT, 2, 31, &tur.to_bytes())).unwrap();
+    session.receive(&mut dev, &submit(2, Direction::IN, 1, 13, &[])).unwrap();
     let _ = session.take_output();
     session.run_deferred(&mut dev);
 
     // WRITE(10) of 128 blocks: the CBW, then 64 KiB of data in one URB.
     let data: Vec<u8> = (0..64 * 1024).map(|i| (i % 253) as u8).collect();
     let cbw = Cbw::new(7, data.len() as u32, false, 0, &write10(8, 128)).unwrap();
-    bulk_out(&mut session, &mut dev, 3, &cbw.to_bytes());
+    session.receive(&mut dev, &submit(3, Direction::OUT, 2, 31, &cbw.to_bytes())).unwrap();
     assert_eq!(one_reply(&mut session, false).1, 0);
 
     // The header and a little data arrive, then the rest is read in place.
-    let mut urb = submit(4, Direction::OUT, 2, data.len() as u32).to_bytes().to_vec();
+    let mut urb = cmd(4, Direction::OUT, 2, data.len() as u32).to_bytes().to_vec();
     urb.extend_from_slice(&data[..1000]);
     session.receive(&mut dev, &urb).unwrap();
     let room = session.receive_space();
@@ -76,15 +51,15 @@ fn a_large_usbip_write_completes_before_the_medium_is_written() {
     assert!(!session.has_lent_buffer() && !dev.has_deferred());
 
     // The CSW reports the write; the data reads back.
-    session.receive(&mut dev, &submit(5, Direction::IN, 1, 13).to_bytes()).unwrap();
+    session.receive(&mut dev, &submit(5, Direction::IN, 1, 13, &[])).unwrap();
     let (_, status, _, csw) = one_reply(&mut session, true);
     assert_eq!(status, 0);
     let csw = Csw::parse(&csw).unwrap();
     assert_eq!((csw.tag, csw.residue, csw.status), (7, 0, CswStatus::Passed));
     let cbw = Cbw::new(8, data.len() as u32, true, 0, &read10(8, 128)).unwrap();
-    bulk_out(&mut session, &mut dev, 6, &cbw.to_bytes());
+    session.receive(&mut dev, &submit(6, Direction::OUT, 2, 31, &cbw.to_bytes())).unwrap();
     let _ = session.take_output();
-    session.receive(&mut dev, &submit(9, Direction::IN, 1, data.len() as u32).to_bytes()).unwrap();
+    session.receive(&mut dev, &submit(9, Direction::IN, 1, data.len() as u32, &[])).unwrap();
     let (_, status, actual, read) = one_reply(&mut session, true);
     assert_eq!((status, actual as usize), (0, data.len()));
     assert!(read == data, "the written data reads back");
