@@ -12,8 +12,7 @@ use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use vstick_media::{FileImage, OpenOptions};
-use vstick_scsi::{LunConfig, LunKind, Target};
-use vstick_usb::{Identity, MassStorageDevice};
+use vstick_usb::DeviceBuilder;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -22,24 +21,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         eprintln!("usage: usbip_serve ADDR:PORT DISK.raw");
         std::process::exit(2);
     };
-    let medium = FileImage::open(&image, OpenOptions::disk(false))?;
-    let target = Target::new(vec![LunConfig {
-        kind: LunKind::Disk,
-        medium: Some(Box::new(medium)),
-        serial: "USBIPEXAMPLE".to_owned(),
-    }]);
-    let device = Arc::new(Mutex::new(MassStorageDevice::new(
-        target,
-        Identity::default_for("0123456789ABCDEF".to_owned()),
-    )));
+    let disk = FileImage::open(&image, OpenOptions::disk(false))?;
+    let device = Arc::new(Mutex::new(DeviceBuilder::new().disk(disk).build()?));
     let listener = TcpListener::bind(&addr).await?;
     eprintln!("usbip_serve: {} on {}, bus id 1-1", image.display(), listener.local_addr()?);
     let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
     let shutdown = async move {
         tokio::select! {
             _ = term.recv() => {}
-            _ = int.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
         }
     };
     vstick_usbip::serve(listener, Arc::clone(&device), "1-1".to_owned(), shutdown).await?;

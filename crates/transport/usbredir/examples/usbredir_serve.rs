@@ -18,8 +18,7 @@ use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use vstick_media::{FileImage, OpenOptions};
-use vstick_scsi::{LunConfig, LunKind, Target};
-use vstick_usb::{Identity, MassStorageDevice};
+use vstick_usb::DeviceBuilder;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -32,22 +31,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         eprintln!("usage: usbredir_serve [--connect] ADDR:PORT DISK.raw [CD.iso]");
         std::process::exit(2);
     };
-    let mut luns = vec![LunConfig {
-        kind: LunKind::Disk,
-        medium: Some(Box::new(FileImage::open(&disk, OpenOptions::disk(false))?)),
-        serial: "REDIREXAMPLE0".to_owned(),
-    }];
+    let mut builder = DeviceBuilder::new().disk(FileImage::open(&disk, OpenOptions::disk(false))?);
     if let Some(iso) = args.next().map(PathBuf::from) {
-        luns.push(LunConfig {
-            kind: LunKind::Optical,
-            medium: Some(Box::new(FileImage::open(&iso, OpenOptions::optical())?)),
-            serial: "REDIREXAMPLE1".to_owned(),
-        });
+        builder = builder.cdrom(FileImage::open(&iso, OpenOptions::optical())?);
     }
-    let device = Arc::new(Mutex::new(MassStorageDevice::new(
-        Target::new(luns),
-        Identity::default_for("0123456789ABCDEF".to_owned()),
-    )));
+    let device = Arc::new(Mutex::new(builder.build()?));
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let shutdown = async move {
