@@ -56,22 +56,14 @@ start_vstick "$work/vstick.log" --usbredir "127.0.0.1:$port" --disk "$work/disk.
 
 # A plain-text usbredir client gets no usbredir hello: the server answers with TLS (or
 # closes), and keeps serving.
-plain=$(python3 - "$port" <<'PY'
-import socket, struct, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
-body = b"plain client".ljust(64, b"\0") + struct.pack("<I", 0x72)
-s.sendall(struct.pack("<III", 0, len(body), 0) + body)
-got = b""
-try:
-    while len(got) < 80:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        got += chunk
-except socket.timeout:
-    pass
-# A usbredir hello starts with type 0 and length 68; TLS records start with 0x15/0x16.
-print("usbredir-hello" if got[:8] == struct.pack("<II", 0, 68) else f"refused:{got[:1].hex() or 'closed'}")
+plain=$(PYTHONPATH="$HOST_LIB_DIR" python3 - "$port" <<'PY'
+import sys
+from peers import connect, recv_exactly, redir_hello, is_redir_hello
+s = connect(int(sys.argv[1]))
+s.sendall(redir_hello(b"plain client"))
+got = recv_exactly(s, 80, 5)
+# TLS records start with 0x15/0x16.
+print("usbredir-hello" if is_redir_hello(got) else f"refused:{got[:1].hex() or 'closed'}")
 PY
 )
 case "$plain" in
