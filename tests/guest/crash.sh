@@ -39,7 +39,6 @@ cleanup() {
     [ -z "$mounted" ] || umount "$mounted" 2>/dev/null || true
 }
 trap cleanup EXIT
-started=$SECONDS
 truncate -s "$DISK_BYTES" "$work/disk.raw"
 
 # --- 1. locks at the command line ---------------------------------------------------------
@@ -152,16 +151,15 @@ fi
 
 # --- 3. kill -9 during guest writes -------------------------------------------------------
 
-port=$(free_port)
-serve_args=(--usbredir "127.0.0.1:$port" --disk "$work/disk.raw" "${full_args[@]+"${full_args[@]}"}")
-start_vstick "$work/vstick.log" "${serve_args[@]}" || exit 1
+serve_args=(--disk "$work/disk.raw" "${full_args[@]+"${full_args[@]}"}")
+device_args=()
+start_vstick_redir "$work/vstick.log" "${serve_args[@]}" || exit 1
+serve_args=(--usbredir "127.0.0.1:$port" "${serve_args[@]}")
 
 guest_rc=0
 "$GUEST_TESTS/run-guest" --log "$work/console.log" \
     --env "FULL_FS_MB=$guest_full_mb" --env "SYNCED_FILES=$SYNCED_FILES" \
-    "$GUEST_TESTS/in-guest/crash.sh" -- \
-    -chardev "socket,id=r0,host=127.0.0.1,port=$port,reconnect=1" \
-    -device usb-redir,chardev=r0,bus=xhci.0 &
+    "$GUEST_TESTS/in-guest/crash.sh" -- "${device_args[@]}" &
 guest=$!
 
 # The guest asks for the kill once it has synced its files and is writing more.
@@ -184,13 +182,9 @@ wait "$guest" || guest_rc=$?
 host_expect_eq server-killed-and-restarted "$killed" 1
 
 # SIGTERM: flush and exit 0 (stop_vstick checks the status).
-stop_vstick
-if [ "$guest_rc" -ne 0 ]; then
-    echo "  vstick log (last 30 lines, full: $work/vstick.log):"
-    tail -n 30 "$work/vstick.log" | sed 's/^/    /'
-fi
-if grep -q panicked "$work/vstick.log" "$work/vstick-killed.log" 2>/dev/null; then
-    host_fail vstick-no-panic "$(grep -h -m1 panicked "$work"/vstick*.log)"
+stop_vstick_after_guest "$work" "$guest_rc"
+if grep -q panicked "$work/vstick-killed.log" 2>/dev/null; then
+    host_fail vstick-no-panic-before-kill "$(grep -m1 panicked "$work/vstick-killed.log")"
 fi
 if [ -n "$small_fs" ]; then
     if grep -q "write failed" "$work/vstick-killed.log"; then
@@ -223,7 +217,4 @@ if [ -n "$skip_reason" ] && [ "$guest_rc" -eq 0 ] && [ "$HOST_FAILURES" -eq 0 ];
     note "crash: SKIP: every check run passed, but the full-disk part could not: $skip_reason"
     exit 77
 fi
-note "crash: guest rc=$guest_rc, host failures=$HOST_FAILURES, $((SECONDS - started)) s"
-if [ "$guest_rc" -ne 0 ] || [ "$HOST_FAILURES" -ne 0 ]; then
-    exit 1
-fi
+host_finish crash "$guest_rc"

@@ -28,14 +28,13 @@ cleanup() {
     [ -z "$USBIP_PID" ] || kill "$USBIP_PID" 2>/dev/null || true
 }
 trap cleanup EXIT
-started=$SECONDS
 truncate -s "$DISK_BYTES" "$work/disk.raw"
 truncate -s "$DISK_BYTES" "$work/usbip.raw"
 
 # --- two servers: usbredir (the guest uses it afterwards) and USB/IP -----------------------
 
-port=$(free_port)
-start_vstick "$work/vstick.log" --usbredir "127.0.0.1:$port" --disk "$work/disk.raw" || exit 1
+device_args=()
+start_vstick_redir "$work/vstick.log" --disk "$work/disk.raw" || exit 1
 redir_pid=$VSTICK_PID
 ip_port=$(free_port)
 "$(vstick_bin)" serve --usbip "127.0.0.1:$ip_port" --disk "$work/usbip.raw" >"$work/vstick-usbip.log" 2>&1 &
@@ -266,20 +265,11 @@ host_expect_eq usbip-sigterm-exit "$rc" 0
 guest_rc=0
 "$GUEST_TESTS/run-guest" --log "$work/console.log" \
     --env "DISK_BYTES=$DISK_BYTES" --env "RANDOM_MB=$RANDOM_MB" \
-    "$GUEST_TESTS/in-guest/disk-rw.sh" -- \
-    -chardev "socket,id=r0,host=127.0.0.1,port=$port,reconnect=1" \
-    -device usb-redir,chardev=r0,bus=xhci.0 || guest_rc=$?
+    "$GUEST_TESTS/in-guest/disk-rw.sh" -- "${device_args[@]}" || guest_rc=$?
 
 check_server usbredir-after-guest "$redir_pid" "$work/vstick.log"
-stop_vstick
-if [ "$guest_rc" -ne 0 ]; then
-    echo "  vstick log (last 30 lines, full: $work/vstick.log):"
-    tail -n 30 "$work/vstick.log" | sed 's/^/    /'
-fi
+stop_vstick_after_guest "$work" "$guest_rc"
 
 host_check_disk_file "$work"
 
-note "hostile: guest rc=$guest_rc, host failures=$HOST_FAILURES, $((SECONDS - started)) s"
-if [ "$guest_rc" -ne 0 ] || [ "$HOST_FAILURES" -ne 0 ]; then
-    exit 1
-fi
+host_finish hostile "$guest_rc"

@@ -24,7 +24,6 @@ done
 
 work=$(make_workdir tls)
 trap 'stop_vstick >/dev/null 2>&1 || true' EXIT
-started=$SECONDS
 truncate -s "$DISK_BYTES" "$work/disk.raw"
 
 # --- certificates ---------------------------------------------------------------------------
@@ -83,34 +82,25 @@ esac
 
 # --- the guest over TLS ----------------------------------------------------------------------
 
+device_args=(-object "tls-creds-x509,id=tls0,dir=$work/qemu-tls,endpoint=client")
+qemu_redir_args device_args "host=127.0.0.1,port=$port" ",tls-creds=tls0"
 guest_rc=0
 "$GUEST_TESTS/run-guest" --log "$work/console.log" \
     --env "DISK_BYTES=$DISK_BYTES" --env "RANDOM_MB=$RANDOM_MB" \
-    "$GUEST_TESTS/in-guest/disk-rw.sh" -- \
-    -object "tls-creds-x509,id=tls0,dir=$work/qemu-tls,endpoint=client" \
-    -chardev "socket,id=r0,host=127.0.0.1,port=$port,reconnect=1,tls-creds=tls0" \
-    -device usb-redir,chardev=r0,bus=xhci.0 || guest_rc=$?
+    "$GUEST_TESTS/in-guest/disk-rw.sh" -- "${device_args[@]}" || guest_rc=$?
 
 if grep -q "TLS handshake done" "$work/vstick.log"; then
     host_ok qemu-used-tls
 else
     host_fail qemu-used-tls "no completed TLS handshake in the vstick log"
 fi
-stop_vstick
-if [ "$guest_rc" -ne 0 ]; then
-    echo "  vstick log (last 30 lines, full: $work/vstick.log):"
-    tail -n 30 "$work/vstick.log" | sed 's/^/    /'
-    [ ! -s "$work/console.log.qemu" ] || sed 's/^/    qemu: /' "$work/console.log.qemu"
-fi
-if grep -q panicked "$work/vstick.log"; then
-    host_fail vstick-no-panic "$(grep -m1 panicked "$work/vstick.log")"
+stop_vstick_after_guest "$work" "$guest_rc"
+if [ "$guest_rc" -ne 0 ] && [ -s "$work/console.log.qemu" ]; then
+    sed 's/^/    qemu: /' "$work/console.log.qemu"
 fi
 
 # --- the guest's file reached the image -----------------------------------------------------
 
 host_check_disk_file "$work"
 
-note "tls: guest rc=$guest_rc, host failures=$HOST_FAILURES, $((SECONDS - started)) s"
-if [ "$guest_rc" -ne 0 ] || [ "$HOST_FAILURES" -ne 0 ]; then
-    exit 1
-fi
+host_finish tls "$guest_rc"

@@ -185,6 +185,19 @@ wait_sense() {
     return 1
 }
 
+# write_disk_file MOUNTPOINT: RANDOM_MB MiB of random bytes to MOUNTPOINT/RANDOM.BIN, then
+# sync and unmount. Sets written_md5 and reports it as disk_file_md5 (host-lib.sh's
+# host_check_disk_file finds the file in the image by it).
+write_disk_file() {
+    t_write=$(uptime_s)
+    dd if=/dev/urandom of="$1/RANDOM.BIN" bs=1M count="$RANDOM_MB" 2>/dev/null
+    written_md5=$(md5sum "$1/RANDOM.BIN" | cut -d' ' -f1)
+    sync
+    umount "$1"
+    info "write ${RANDOM_MB} MiB + sync: $(awk "BEGIN{print $(uptime_s) - $t_write}")s"
+    value disk_file_md5 "$written_md5"
+}
+
 # host_request WORDS...: ask the host driver to act (run-guest --host-hook) and wait (30 s
 # at most) for the hook to finish. Sets host_rc to its exit status ("none" without a hook,
 # "timeout" when no reply came) and host_reply to its output. run-guest sends the reply
