@@ -18,7 +18,6 @@ STICK_SIZE=96M
 
 work=$(make_workdir "authoring-$MODE")
 trap 'stop_vstick >/dev/null 2>&1 || true' EXIT
-started=$SECONDS
 
 # --- the tree ------------------------------------------------------------------------------
 
@@ -97,25 +96,10 @@ files=(--file "$work/iso.manifest:/expected/iso.manifest" --file "$work/fat.mani
 
 # --- the device --------------------------------------------------------------------------
 
+device_args=()
 case "$MODE" in
-vstick)
-    port=$(free_port)
-    start_vstick "$work/vstick.log" --usbredir "127.0.0.1:$port" \
-        --disk-ro "$work/stick.raw" --cdrom "$work/tree.iso" || exit 1
-    device_args=(
-        -chardev "socket,id=r0,host=127.0.0.1,port=$port,reconnect=1"
-        -device usb-redir,chardev=r0,bus=xhci.0
-    )
-    ;;
-qemu)
-    device_args=(
-        -drive "if=none,id=d0,file=$work/stick.raw,format=raw,readonly=on"
-        -drive "if=none,id=c0,file=$work/tree.iso,format=raw,media=cdrom,readonly=on"
-        -device usb-bot,id=bot0,bus=xhci.0
-        -device scsi-hd,bus=bot0.0,scsi-id=0,lun=0,drive=d0
-        -device scsi-cd,bus=bot0.0,scsi-id=0,lun=1,drive=c0
-    )
-    ;;
+vstick) start_vstick_redir "$work/vstick.log" --disk-ro "$work/stick.raw" --cdrom "$work/tree.iso" || exit 1 ;;
+qemu) qemu_bot_args device_args hd-ro:"$work/stick.raw" cd:"$work/tree.iso" ;;
 *)
     echo "unknown VSTICK_GUEST_DEVICE=$MODE (vstick|qemu)" >&2
     exit 2
@@ -128,13 +112,7 @@ guest_rc=0
 "$GUEST_TESTS/run-guest" --timeout "${VSTICK_GUEST_TIMEOUT:-480}" --log "$work/console.log" \
     "${guest_env[@]}" "${files[@]}" "$GUEST_TESTS/in-guest/authoring.sh" -- "${device_args[@]}" || guest_rc=$?
 
-if [ "$MODE" = vstick ]; then
-    stop_vstick
-    if [ "$guest_rc" -ne 0 ]; then
-        echo "  vstick log (last 30 lines, full: $work/vstick.log):"
-        tail -n 30 "$work/vstick.log" | sed 's/^/    /'
-    fi
-fi
+[ "$MODE" != vstick ] || stop_vstick_after_guest "$work" "$guest_rc"
 if [ "$guest_rc" -ne 0 ]; then
     for kind in iso fat; do
         got=$(tr -d '\r' <"$work/console.log" | sed -n "s/^VSTICK-MANIFEST $kind //p")
@@ -148,7 +126,4 @@ fi
 # The stick was served read-only: it must be unchanged.
 host_expect_eq stick-unchanged "$(md5_of "$work/stick.raw")" "$stick_md5"
 
-note "authoring ($MODE): guest rc=$guest_rc, host failures=$HOST_FAILURES, $((SECONDS - started)) s"
-if [ "$guest_rc" -ne 0 ] || [ "$HOST_FAILURES" -ne 0 ]; then
-    exit 1
-fi
+host_finish "authoring ($MODE)" "$guest_rc"

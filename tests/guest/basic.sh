@@ -36,7 +36,6 @@ usbredir-unix) work=$(make_workdir "unix-$MODE") ;;
 *) work=$(make_workdir "basic-$MODE") ;;
 esac
 trap 'stop_vstick >/dev/null 2>&1 || true' EXIT
-started=$SECONDS
 
 # --- media ------------------------------------------------------------------------------
 
@@ -61,6 +60,7 @@ iso_md5=$(md5_of "$work/test.iso")
 note "media ready: disk.raw $((DISK_BYTES >> 20)) MiB, test.iso $(($(stat -c %s "$work/test.iso") >> 10)) KiB"
 
 run_args=()
+device_args=()
 guest_env=(
     --env "DISK_BYTES=$DISK_BYTES"
     --env "RANDOM_MB=$RANDOM_MB"
@@ -91,11 +91,7 @@ vstick)
         run_args+=(--net)
         device_args=()
     else
-        # reconnect=1: QEMU retries every second until vstick accepts: no start-up race.
-        device_args=(
-            -chardev "socket,id=r0,$chardev_addr,reconnect=1"
-            -device usb-redir,chardev=r0,bus=xhci.0
-        )
+        qemu_redir_args device_args "$chardev_addr"
     fi
     ;;
 qemu)
@@ -103,14 +99,8 @@ qemu)
     # Media changes through the QEMU monitor, as vstick ctl does for vstick.
     hook=(--host-hook "$GUEST_TESTS/lib/qemu-media-hook $work/monitor.sock $work/second.iso")
     # One usb-bot device, two LUNs: the same shape vstick presents.
-    device_args=(
-        -drive "if=none,id=d0,file=$work/disk.raw,format=raw"
-        -drive "if=none,id=c0,file=$work/test.iso,format=raw,media=cdrom,readonly=on"
-        -device usb-bot,id=bot0,bus=xhci.0
-        -device scsi-hd,bus=bot0.0,scsi-id=0,lun=0,drive=d0
-        -device scsi-cd,bus=bot0.0,scsi-id=0,lun=1,drive=c0
-        -monitor "unix:$work/monitor.sock,server=on,wait=off"
-    )
+    qemu_bot_args device_args hd:"$work/disk.raw" cd:"$work/test.iso"
+    qemu_monitor_args device_args "$work/monitor.sock"
     ;;
 esac
 
@@ -121,13 +111,7 @@ guest_rc=0
     "${run_args[@]+"${run_args[@]}"}" \
     "$GUEST_TESTS/in-guest/basic.sh" -- "${device_args[@]+"${device_args[@]}"}" || guest_rc=$?
 
-if [ "$MODE" = vstick ]; then
-    stop_vstick
-    if [ "$guest_rc" -ne 0 ]; then
-        echo "  vstick log (last 30 lines, full: $work/vstick.log):"
-        tail -n 30 "$work/vstick.log" | sed 's/^/    /'
-    fi
-fi
+[ "$MODE" != vstick ] || stop_vstick_after_guest "$work" "$guest_rc"
 
 # --- host-side checks: the guest's writes are in disk.raw -----------------------------------
 
@@ -135,7 +119,4 @@ host_check_disk_file "$work"
 # The CD-ROM image must be untouched (it is served read-only).
 host_expect_eq iso-unchanged "$(md5_of "$work/test.iso")" "$iso_md5"
 
-note "basic ($MODE, $TRANSPORT): guest rc=$guest_rc, host failures=$HOST_FAILURES, $((SECONDS - started)) s"
-if [ "$guest_rc" -ne 0 ] || [ "$HOST_FAILURES" -ne 0 ]; then
-    exit 1
-fi
+host_finish "basic ($MODE, $TRANSPORT)" "$guest_rc"

@@ -147,29 +147,18 @@ run_case() {
         # start_vstick records its own failure.
         start_vstick "$work/$name.vstick.log" --usbredir "127.0.0.1:$port" "${serve[@]}" -v || return 0
         # vstick listens before QEMU starts; reconnect=1 as in the README's attach line.
-        # shellcheck disable=SC2054 # commas belong to QEMU's option syntax
-        device_args=(
-            -chardev "socket,id=r0,host=127.0.0.1,port=$port,reconnect=1"
-            -device usb-redir,chardev=r0,bus=xhci.0,bootindex=0
-        )
+        qemu_redir_args device_args "host=127.0.0.1,port=$port" "" ",bootindex=0"
         ;;
     qemu)
-        # shellcheck disable=SC2054
-        device_args=(-device usb-bot,id=bot0,bus=xhci.0)
+        local bot=()
         for spec in "$@"; do
-            local file=${spec#*=}
             case "$spec" in
-            cdrom=*)
-                device_args+=(-drive "if=none,id=l$lun,file=$file,format=raw,media=cdrom,readonly=on"
-                    -device "scsi-cd,bus=bot0.0,scsi-id=0,lun=$lun,drive=l$lun,bootindex=$lun")
-                ;;
-            disk=*)
-                device_args+=(-drive "if=none,id=l$lun,file=$file,format=raw,readonly=on"
-                    -device "scsi-hd,bus=bot0.0,scsi-id=0,lun=$lun,drive=l$lun,bootindex=$lun")
-                ;;
+            cdrom=*) bot+=("cd:${spec#*=}::,bootindex=$lun") ;;
+            disk=*) bot+=("hd-ro:${spec#*=}::,bootindex=$lun") ;;
             esac
             lun=$((lun + 1))
         done
+        qemu_bot_args device_args "${bot[@]}"
         ;;
     esac
     device_args+=(

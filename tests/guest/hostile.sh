@@ -28,14 +28,13 @@ cleanup() {
     [ -z "$USBIP_PID" ] || kill "$USBIP_PID" 2>/dev/null || true
 }
 trap cleanup EXIT
-started=$SECONDS
 truncate -s "$DISK_BYTES" "$work/disk.raw"
 truncate -s "$DISK_BYTES" "$work/usbip.raw"
 
 # --- two servers: usbredir (the guest uses it afterwards) and USB/IP -----------------------
 
-port=$(free_port)
-start_vstick "$work/vstick.log" --usbredir "127.0.0.1:$port" --disk "$work/disk.raw" || exit 1
+device_args=()
+start_vstick_redir "$work/vstick.log" --disk "$work/disk.raw" || exit 1
 redir_pid=$VSTICK_PID
 ip_port=$(free_port)
 "$(vstick_bin)" serve --usbip "127.0.0.1:$ip_port" --disk "$work/usbip.raw" >"$work/vstick-usbip.log" 2>&1 &
@@ -49,8 +48,8 @@ cat >"$work/hostile.py" <<'PY'
 """Hostile usbredir and USB/IP peers. Prints one "HOSTILE <name> ok|FAIL <detail>" line per
 attack. Only loopback; every loop is bounded in count and time."""
 import os, socket, struct, sys, time
+from peers import *
 
-HOST = "127.0.0.1"
 REDIR, USBIP = int(sys.argv[1]), int(sys.argv[2])
 failures = 0
 
@@ -58,89 +57,6 @@ def report(name, good, detail=""):
     global failures
     failures += not good
     print(f"HOSTILE {name} {'ok' if good else 'FAIL'} {detail}".rstrip(), flush=True)
-
-def connect(port, timeout=5.0):
-    s = socket.create_connection((HOST, port), timeout=timeout)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s
-
-def send(s, data):
-    """Sends what the server takes; a server that hangs up early is fine."""
-    try:
-        s.sendall(data)
-        return True
-    except (BrokenPipeError, ConnectionResetError, socket.timeout):
-        return False
-
-def until_closed(s, limit):
-    """Reads until the server closes; returns (closed, bytes read, seconds)."""
-    t0, n = time.monotonic(), 0
-    s.settimeout(0.5)
-    while time.monotonic() - t0 < limit:
-        try:
-            chunk = s.recv(1 << 20)
-        except socket.timeout:
-            continue
-        except (ConnectionResetError, OSError):
-            return True, n, time.monotonic() - t0
-        if not chunk:
-            return True, n, time.monotonic() - t0
-        n += len(chunk)
-    return False, n, time.monotonic() - t0
-
-# --- usbredir wire format (little-endian; 12-byte header until hellos, then 16 with 64-bit ids)
-def hello(caps=0x72):
-    body = b"hostile".ljust(64, b"\0") + struct.pack("<I", caps)
-    return struct.pack("<III", 0, len(body), 0) + body
-
-def pkt(ty, th, data=b"", pid=1, length=None):
-    if length is None:
-        length = len(th) + len(data)
-    return struct.pack("<IIQ", ty, length, pid) + th + data
-
-def bulk(ep, length, data=b"", pid=1):
-    return pkt(101, struct.pack("<BBHIH", ep, 0, length & 0xFFFF, 0, length >> 16), data, pid)
-
-def cbw(tag, length, data_in, cdb):
-    return struct.pack("<IIIBBB", 0x43425355, tag, length, 0x80 if data_in else 0, 0, len(cdb)) + bytes(cdb).ljust(16, b"\0")
-
-def read_some(s, limit):
-    """Reads up to `limit` bytes (60 s at most); returns (bytes, seconds)."""
-    t0, n = time.monotonic(), 0
-    s.settimeout(30)
-    try:
-        while n < limit and time.monotonic() - t0 < 60:
-            chunk = s.recv(1 << 20)
-            if not chunk:
-                break
-            n += len(chunk)
-    except (socket.timeout, ConnectionResetError):
-        pass
-    return n, time.monotonic() - t0
-
-def redir_session():
-    # The server serves one peer at a time and refuses (closes) a newcomer while it is
-    # still finishing the previous one: retry until it takes us.
-    deadline = time.time() + 30
-    while True:
-        s = connect(REDIR, 30)
-        try:
-            send(s, hello())
-            s.settimeout(30)
-            got = b""
-            while len(got) < 80:  # our hello (80 bytes) first; the device description follows
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                got += chunk
-            if len(got) >= 80:
-                return s
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        s.close()
-        if time.time() > deadline:
-            raise TimeoutError("usbredir server never accepted a session")
-        time.sleep(0.2)
 
 # 1. A peer that says nothing is dropped after the hello timeout (10 s), so it cannot hold
 #    the one-guest-at-a-time device.
@@ -152,7 +68,7 @@ s.close()
 # 2. 1 MiB of random bytes, in four connections: from scratch and after a valid hello.
 rand = os.urandom(1 << 20)
 for i in range(4):
-    s = connect(REDIR) if i % 2 == 0 else redir_session()
+    s = connect(REDIR) if i % 2 == 0 else redir_session(REDIR).sock
     send(s, rand[i << 18:(i + 1) << 18])
     closed, _, secs = until_closed(s, 10)
     report(f"redir-random-{i}", closed, f"closed after {secs:.1f}s")
@@ -162,10 +78,10 @@ for i in range(4):
 #    request for 2 GiB, a 1 GiB data length disagreeing with the data.
 cases = {
     "redir-hello-0xFFFFFF00": struct.pack("<III", 0, 0xFFFFFF00, 0),
-    "redir-packet-0x7FFFFFFF": hello() + struct.pack("<IIQ", 101, 0x7FFFFFFF, 1),
-    "redir-bulk-out-0x7FFFFFFF": hello() + pkt(101, struct.pack("<BBHIH", 2, 0, 0xFFFF, 0, 0x7FFF), b"x" * 31),
-    "redir-bulk-in-0x7FFFFFFF": hello() + bulk(0x81, 0x7FFFFFFF),
-    "redir-control-len-lie": hello() + pkt(100, struct.pack("<BBBBHHH", 0, 9, 0, 0, 1, 0, 0xFFFF), b"x" * 8),
+    "redir-packet-0x7FFFFFFF": redir_hello() + struct.pack("<IIQ", REDIR_BULK, 0x7FFFFFFF, 1),
+    "redir-bulk-out-0x7FFFFFFF": redir_hello() + redir_pkt(REDIR_BULK, struct.pack("<BBHIH", 2, 0, 0xFFFF, 0, 0x7FFF), b"x" * 31),
+    "redir-bulk-in-0x7FFFFFFF": redir_hello() + redir_bulk(0x81, 0x7FFFFFFF),
+    "redir-control-len-lie": redir_hello() + redir_pkt(REDIR_CONTROL, struct.pack("<BBBBHHH", 0, 9, 0, 0, 1, 0, 0xFFFF), b"x" * 8),
 }
 for name, data in cases.items():
     s = connect(REDIR)
@@ -177,37 +93,48 @@ for name, data in cases.items():
 # 4. Amplification: twelve IN requests of 64 MiB and one INQUIRY CBW announcing 4 GiB - 1
 #    of data-in: 768 MiB of replies for 600 bytes. The server answers in bounded batches
 #    (it used to queue them all at once); we read 256 MiB of it and hang up.
-s = redir_session()
-req = b"".join(bulk(0x81, 64 << 20, pid=100 + i) for i in range(12))
-send(s, req + bulk(0x02, 31, cbw(1, 0xFFFFFFFF, True, [0x12, 0, 0, 0, 36, 0]), pid=2))
+s = redir_session(REDIR).sock
+req = b"".join(redir_bulk(0x81, 64 << 20, pid=100 + i) for i in range(12))
+send(s, req + redir_bulk(0x02, 31, cbw(1, 0xFFFFFFFF, True, [0x12, 0, 0, 0, 36, 0]), pid=2))
 n, secs = read_some(s, 256 << 20)
 report("redir-amplification", n >= (128 << 20), f"read {n >> 20} MiB in {secs:.1f}s, then hung up")
 s.close()
 
-# 5. The largest packet the codec admits (128 MiB + 1 KiB, the C parser's limit), sent
-#    whole: buffered once, answered 'inval' (over the 64 MiB bulk limit), memory given back.
-s = redir_session()
-big = (128 << 20) + 1014
-send(s, pkt(101, struct.pack("<BBHIH", 2, 0, big & 0xFFFF, 0, big >> 16), length=10 + big))
+# 5. The largest bulk packet the codec admits (128 MiB of data, the C parser's
+#    MAX_BULK_TRANSFER_SIZE; more is malformed and closes the connection, as in 3.), sent
+#    whole: buffered once, answered 'inval' (over the 64 MiB bulk limit) on its id, memory
+#    given back.
+peer = redir_session(REDIR)
+s = peer.sock
+big = 128 << 20
+send(s, redir_pkt(REDIR_BULK, bulk_header(2, big), pid=77, length=10 + big))
 block = bytes(1 << 20)
 sent = 0
 while sent < big:
     if not send(s, block[:min(len(block), big - sent)]):
         break
     sent += min(len(block), big - sent)
-s.settimeout(30)
-try:
-    reply = s.recv(1 << 16)
-except socket.timeout:
-    reply = b""
-report("redir-max-packet", sent == big, f"sent {sent >> 20} MiB, {len(reply)} bytes back")
+replies = peer.bulk_replies(30, want=1) if sent == big else {}
+reply = replies.get(77)
+report("redir-max-packet", sent == big and reply is not None and reply[1] == INVAL and reply[2] == 0,
+       f"sent {sent >> 20} MiB, reply to id 77: " +
+       (f"endpoint {reply[0]:#x} status {STATUS_NAMES.get(reply[1], reply[1])} length {reply[2]}" if reply else
+        f"none (other bulk replies: {sorted(replies)[:5]})"))
 s.close()
 
-# 6. Too many held IN requests (the session keeps 4096 per endpoint, then answers inval).
-s = redir_session()
-send(s, b"".join(bulk(0x81, 13, pid=1000 + i) for i in range(5000)))
-closed, n, _ = until_closed(s, 2)
-report("redir-in-queue-flood", not closed or n > 0, f"{n} bytes of replies")
+# 6. Too many held IN requests: the session holds 4096 per endpoint (no data is waiting,
+#    so none is answered) and answers every further one 'inval' at once; it keeps the peer.
+peer = redir_session(REDIR)
+s = peer.sock
+send(s, b"".join(redir_bulk(0x81, 13, pid=1000 + i) for i in range(5000)))
+replies = peer.bulk_replies(15, want=5000 - 4096, idle=2.0)
+refused = sorted(pid for pid, (_, status, _) in replies.items() if status == INVAL)
+expected = list(range(1000 + 4096, 1000 + 5000))
+closed, _, _ = until_closed(s, 1)
+report("redir-in-queue-flood", refused == expected and len(replies) == len(expected) and not closed,
+       f"{len(replies)} replies, {len(refused)} inval (ids {refused[0] if refused else '-'}.."
+       f"{refused[-1] if refused else '-'}; expected {len(expected)}: {expected[0]}..{expected[-1]}), "
+       f"{'closed' if closed else 'still open'}")
 s.close()
 
 # 7. Hundreds of connect/close cycles, some vanishing mid-transfer (a WRITE(10) of 1 MiB
@@ -217,38 +144,17 @@ for i in range(300):
     try:
         s = connect(REDIR, 2)
         if i % 3 == 1:
-            send(s, hello())
+            send(s, redir_hello())
         elif i % 3 == 2:
-            s2 = s
-            send(s2, hello())
+            send(s, redir_hello())
             write = [0x2A, 0, 0, 0, 0, 0, 0, 0x08, 0, 0]  # WRITE(10) LBA 0, 2048 blocks
-            send(s2, bulk(0x02, 31, cbw(7, 1 << 20, False, write), pid=5) + bulk(0x02, 1 << 19, bytes(1 << 19), pid=6))
+            send(s, redir_bulk(0x02, 31, cbw(7, 1 << 20, False, write), pid=5) + redir_bulk(0x02, 1 << 19, bytes(1 << 19), pid=6))
         s.close()
     except OSError:
         pass
 report("redir-300-connect-close", time.monotonic() - t0 < 120, f"{time.monotonic() - t0:.1f}s")
 
 # --- USB/IP (big-endian) ---------------------------------------------------------------------
-DEVID = (1 << 16) | 2
-def op(code, body=b""):
-    return struct.pack(">HHI", 0x0111, code, 0) + body
-
-def submit(seq, direction, ep, length, data=b"", setup=b"\0" * 8):
-    return struct.pack(">IIIIIIIiii", 1, seq, DEVID, direction, ep, 0, length, 0, 0, 0) + setup + data
-
-IMPORT = op(0x8003, b"1-1".ljust(32, b"\0"))
-
-def imported():
-    s = connect(USBIP, 30)
-    send(s, IMPORT)
-    s.settimeout(30)
-    head = b""
-    while len(head) < 8 + 312:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        head += chunk
-    return s, struct.unpack(">I", head[4:8])[0] if len(head) >= 8 else None
 
 for i in range(4):
     s = connect(USBIP)
@@ -257,40 +163,57 @@ for i in range(4):
     report(f"usbip-random-{i}", closed, f"closed after {secs:.1f}s")
     s.close()
 
-s, status = imported()
-send(s, submit(1, 0, 2, 0xFFFFFFFF))
+s, status = usbip_imported(USBIP)
+send(s, usbip_submit(1, 0, 2, 0xFFFFFFFF))
 closed, _, _ = until_closed(s, 10)
 report("usbip-transfer-length-0xFFFFFFFF", status == 0 and closed, f"import status {status}, then closed={closed}")
 s.close()
 
-s, status = imported()
-urbs = b"".join(submit(100 + i, 1, 1, 16 << 20) for i in range(48))
-send(s, urbs + submit(2, 0, 2, 31, cbw(1, 0xFFFFFFFF, True, [0x12, 0, 0, 0, 36, 0])))
+s, status = usbip_imported(USBIP)
+urbs = b"".join(usbip_submit(100 + i, 1, 1, 16 << 20) for i in range(48))
+send(s, urbs + usbip_submit(2, 0, 2, 31, cbw(1, 0xFFFFFFFF, True, [0x12, 0, 0, 0, 36, 0])))
 n, _ = read_some(s, 256 << 20)
 report("usbip-amplification", n >= (128 << 20), f"read {n >> 20} MiB, then hung up")
 s.close()
 
+# 200 cycles: every connection must be accepted; every other one imports (the server must
+# answer OP_REP_IMPORT: the device, or DEV_BUSY while it still releases the last
+# importer), then vanishes mid-transfer with a WRITE(10) of 1 MiB announced and no data.
+DEV_BUSY = 2  # OpStatus DEV_BUSY
 t0 = time.monotonic()
+refused, answers, bad = 0, {}, []
 for i in range(200):
     try:
         s = connect(USBIP, 2)
-        if i % 2:
-            send(s, IMPORT + submit(1, 0, 2, 31, cbw(9, 1 << 20, False, [0x2A, 0, 0, 0, 0, 0, 0, 8, 0, 0])))
-        s.close()
     except OSError:
-        pass
-report("usbip-200-connect-close", True, f"{time.monotonic() - t0:.1f}s")
+        refused += 1
+        continue
+    try:
+        if i % 2:
+            send(s, usbip_import())
+            reply = parse_op_reply(recv_exactly(s, 8, 5))
+            if reply and reply[:2] == (USBIP_VERSION, OP_REP_IMPORT) and reply[2] in (0, DEV_BUSY):
+                answers[reply[2]] = answers.get(reply[2], 0) + 1
+            else:
+                bad.append(reply)
+            send(s, usbip_submit(1, 0, 2, 31, cbw(9, 1 << 20, False, [0x2A, 0, 0, 0, 0, 0, 0, 8, 0, 0])))
+    finally:
+        s.close()
+secs = time.monotonic() - t0
+report("usbip-200-connect-close", refused == 0 and not bad and answers.get(0, 0) > 0 and secs < 120,
+       f"{secs:.1f}s, {refused} refused, import replies: {answers.get(0, 0)} ok, "
+       f"{answers.get(DEV_BUSY, 0)} busy, {len(bad)} bad {bad[:3]}")
 
 # The USB/IP device is still importable and answers INQUIRY (first a TEST UNIT READY to
 # take the power-on unit attention).
 time.sleep(0.5)
-s, status = imported()
+s, status = usbip_imported(USBIP)
 ok = status == 0
 for seq, cdb, length in ((1, [0] * 6, 0), (4, [0x12, 0, 0, 0, 36, 0], 36)):
-    msg = submit(seq, 0, 2, 31, cbw(seq, length, True, cdb))
+    msg = usbip_submit(seq, 0, 2, 31, cbw(seq, length, True, cdb))
     if length:
-        msg += submit(seq + 1, 1, 1, length)
-    msg += submit(seq + 2, 1, 1, 13)
+        msg += usbip_submit(seq + 1, 1, 1, length)
+    msg += usbip_submit(seq + 2, 1, 1, 13)
     send(s, msg)
 s.settimeout(5)
 got = b""
@@ -306,10 +229,9 @@ report("usbip-device-reusable", ok and b"vstick" in got, f"import status {status
 s.close()
 sys.exit(1 if failures else 0)
 PY
-
 note "hostile traffic: usbredir on $port, USB/IP on $ip_port"
 attack_rc=0
-timeout 400 python3 "$work/hostile.py" "$port" "$ip_port" >"$work/hostile.log" 2>&1 || attack_rc=$?
+PYTHONPATH="$HOST_LIB_DIR" timeout 400 python3 "$work/hostile.py" "$port" "$ip_port" >"$work/hostile.log" 2>&1 || attack_rc=$?
 sed -n 's/^HOSTILE /  VSTICK-CHECK host-/p' "$work/hostile.log"
 [ "$attack_rc" -eq 0 ] || { host_fail hostile-client "rc=$attack_rc"; tail -n 5 "$work/hostile.log"; }
 
@@ -343,20 +265,11 @@ host_expect_eq usbip-sigterm-exit "$rc" 0
 guest_rc=0
 "$GUEST_TESTS/run-guest" --log "$work/console.log" \
     --env "DISK_BYTES=$DISK_BYTES" --env "RANDOM_MB=$RANDOM_MB" \
-    "$GUEST_TESTS/in-guest/disk-rw.sh" -- \
-    -chardev "socket,id=r0,host=127.0.0.1,port=$port,reconnect=1" \
-    -device usb-redir,chardev=r0,bus=xhci.0 || guest_rc=$?
+    "$GUEST_TESTS/in-guest/disk-rw.sh" -- "${device_args[@]}" || guest_rc=$?
 
 check_server usbredir-after-guest "$redir_pid" "$work/vstick.log"
-stop_vstick
-if [ "$guest_rc" -ne 0 ]; then
-    echo "  vstick log (last 30 lines, full: $work/vstick.log):"
-    tail -n 30 "$work/vstick.log" | sed 's/^/    /'
-fi
+stop_vstick_after_guest "$work" "$guest_rc"
 
 host_check_disk_file "$work"
 
-note "hostile: guest rc=$guest_rc, host failures=$HOST_FAILURES, $((SECONDS - started)) s"
-if [ "$guest_rc" -ne 0 ] || [ "$HOST_FAILURES" -ne 0 ]; then
-    exit 1
-fi
+host_finish hostile "$guest_rc"

@@ -14,7 +14,6 @@
 
 work=$(make_workdir "media-$MODE")
 trap 'stop_vstick >/dev/null 2>&1 || true' EXIT
-started=$SECONDS
 
 RO_BYTES=$((8 << 20))
 BIG_BYTES=$((3 << 40))
@@ -37,6 +36,7 @@ mkiso "$work/dvd.iso" BIGDVD DVD.TXT "big dvd"
 truncate -s "$DVD_BYTES" "$work/dvd.iso"
 note "media ready: ro 8 MiB, big 3 TiB sparse, small.iso, dvd.iso 5 GiB sparse"
 
+device_args=()
 guest_env=(
     --env "RO_BYTES=$RO_BYTES" --env "RO_MD5=$ro_md5"
     --env "BIG_BYTES=$BIG_BYTES" --env "DVD_BYTES=$DVD_BYTES"
@@ -44,30 +44,14 @@ guest_env=(
 
 case "$MODE" in
 vstick)
-    port=$(free_port)
-    start_vstick "$work/vstick.log" --usbredir "127.0.0.1:$port" \
-        --disk-ro "$work/ro.raw" --disk "$work/big.raw" \
+    start_vstick_redir "$work/vstick.log" --disk-ro "$work/ro.raw" --disk "$work/big.raw" \
         --cdrom "$work/small.iso" --cdrom "$work/dvd.iso" --control "$work/ctl.sock" -v || exit 1
     hook=(--host-hook "$GUEST_TESTS/lib/vstick-media-hook $(vstick_bin) $work/ctl.sock $work/other.iso")
-    device_args=(
-        -chardev "socket,id=r0,host=127.0.0.1,port=$port,reconnect=1"
-        -device usb-redir,chardev=r0,bus=xhci.0
-    )
     ;;
 qemu)
     hook=(--host-hook "$GUEST_TESTS/lib/qemu-media-hook $work/monitor.sock $work/other.iso")
-    device_args=(
-        -drive "if=none,id=d0,file=$work/ro.raw,format=raw,readonly=on"
-        -drive "if=none,id=d1,file=$work/big.raw,format=raw"
-        -drive "if=none,id=c2,file=$work/small.iso,format=raw,media=cdrom,readonly=on"
-        -drive "if=none,id=c3,file=$work/dvd.iso,format=raw,media=cdrom,readonly=on"
-        -device usb-bot,id=bot0,bus=xhci.0
-        -device scsi-hd,bus=bot0.0,scsi-id=0,lun=0,drive=d0
-        -device scsi-hd,bus=bot0.0,scsi-id=0,lun=1,drive=d1
-        -device scsi-cd,bus=bot0.0,scsi-id=0,lun=2,drive=c2
-        -device scsi-cd,bus=bot0.0,scsi-id=0,lun=3,drive=c3
-        -monitor "unix:$work/monitor.sock,server=on,wait=off"
-    )
+    qemu_bot_args device_args hd-ro:"$work/ro.raw" hd:"$work/big.raw" cd:"$work/small.iso" cd:"$work/dvd.iso"
+    qemu_monitor_args device_args "$work/monitor.sock"
     ;;
 *) echo "unknown VSTICK_GUEST_DEVICE=$MODE" >&2; exit 2 ;;
 esac
@@ -76,10 +60,7 @@ guest_rc=0
 "$GUEST_TESTS/run-guest" --log "$work/console.log" "${guest_env[@]}" "${hook[@]}" \
     "$GUEST_TESTS/in-guest/media.sh" -- "${device_args[@]}" || guest_rc=$?
 
-if [ "$MODE" = vstick ]; then
-    stop_vstick
-    [ "$guest_rc" -eq 0 ] || tail -n 30 "$work/vstick.log" | sed 's/^/    vstick: /'
-fi
+[ "$MODE" != vstick ] || stop_vstick_after_guest "$work" "$guest_rc"
 
 host_expect_eq ro-image-unchanged "$(md5_of "$work/ro.raw")" "$ro_md5"
 host_expect_eq big-image-size "$(stat -c %s "$work/big.raw")" "$BIG_BYTES"
@@ -93,5 +74,4 @@ fi
 tail_marker=$(tail -c 512 "$work/big.raw" | tr -d '\0')
 host_expect_eq big-image-last-sector "$tail_marker" "$(guest_value "$work/console.log" big_marker)"
 
-note "media ($MODE): guest rc=$guest_rc, host failures=$HOST_FAILURES, $((SECONDS - started)) s"
-[ "$guest_rc" -eq 0 ] && [ "$HOST_FAILURES" -eq 0 ]
+host_finish "media ($MODE)" "$guest_rc"

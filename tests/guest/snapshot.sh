@@ -8,7 +8,6 @@
 
 work=$(make_workdir "snapshot-$MODE")
 trap 'stop_vstick >/dev/null 2>&1 || true' EXIT
-started=$SECONDS
 
 DISK_BYTES=$((32 << 20))
 OFFSET_BLOCKS=1000 # in 4 KiB blocks
@@ -16,22 +15,15 @@ head -c "$DISK_BYTES" /dev/urandom >"$work/base.raw"
 base_md5=$(md5_of "$work/base.raw")
 guest_env=(--env "DISK_BYTES=$DISK_BYTES" --env "OFFSET_BLOCKS=$OFFSET_BLOCKS")
 
+device_args=()
 case "$MODE" in
 vstick)
-    port=$(free_port)
-    start_vstick "$work/vstick.log" --usbredir "127.0.0.1:$port" --snapshot-keep "$work/kept.raw" \
+    start_vstick_redir "$work/vstick.log" --snapshot-keep "$work/kept.raw" \
         --block-size 4096 --disk "$work/base.raw" -v || exit 1
-    device_args=(
-        -chardev "socket,id=r0,host=127.0.0.1,port=$port,reconnect=1"
-        -device usb-redir,chardev=r0,bus=xhci.0
-    )
     ;;
 qemu)
-    device_args=(
-        -drive "if=none,id=d0,file=$work/base.raw,format=raw,snapshot=on"
-        -device usb-bot,id=bot0,bus=xhci.0
-        -device scsi-hd,bus=bot0.0,scsi-id=0,lun=0,drive=d0,logical_block_size=4096,physical_block_size=4096
-    )
+    qemu_bot_args device_args \
+        hd:"$work/base.raw":,snapshot=on:,logical_block_size=4096,physical_block_size=4096
     ;;
 *) echo "unknown VSTICK_GUEST_DEVICE=$MODE" >&2; exit 2 ;;
 esac
@@ -39,7 +31,7 @@ esac
 guest_rc=0
 "$GUEST_TESTS/run-guest" --log "$work/console.log" "${guest_env[@]}" \
     "$GUEST_TESTS/in-guest/snapshot.sh" -- "${device_args[@]}" || guest_rc=$?
-[ "$MODE" = vstick ] && stop_vstick
+[ "$MODE" != vstick ] || stop_vstick_after_guest "$work" "$guest_rc"
 
 host_expect_eq base-unchanged "$(md5_of "$work/base.raw")" "$base_md5"
 if [ "$MODE" = vstick ]; then
@@ -56,5 +48,4 @@ if [ "$MODE" = vstick ]; then
     fi
 fi
 
-note "snapshot ($MODE): guest rc=$guest_rc, host failures=$HOST_FAILURES, $((SECONDS - started)) s"
-[ "$guest_rc" -eq 0 ] && [ "$HOST_FAILURES" -eq 0 ]
+host_finish "snapshot ($MODE)" "$guest_rc"

@@ -22,7 +22,6 @@ fi
 
 work=$(make_workdir usbip)
 trap 'stop_vstick >/dev/null 2>&1 || true' EXIT
-started=$SECONDS
 
 truncate -s "$DISK_BYTES" "$work/disk.raw"
 
@@ -138,17 +137,11 @@ else
     esac
 fi
 
-t=$(uptime_s)
 written_md5=""
 check disk-mkdosfs mkdosfs -F 32 -n USBIP /dev/$disk
 if mount -t vfat /dev/$disk /mnt/disk; then
     ok disk-mount-vfat
-    dd if=/dev/urandom of=/mnt/disk/RANDOM.BIN bs=1M count="$RANDOM_MB" 2>/dev/null
-    written_md5=$(md5sum /mnt/disk/RANDOM.BIN | cut -d' ' -f1)
-    sync
-    umount /mnt/disk
-    info "format + write ${RANDOM_MB} MiB + sync: $(awk "BEGIN{print $(uptime_s) - $t}")s"
-    value disk_file_md5 "$written_md5"
+    write_disk_file /mnt/disk
 else
     fail disk-mount-vfat "mount -t vfat /dev/$disk failed"
     dump_dmesg
@@ -182,20 +175,10 @@ guest_rc=0
     --env "DISK_BYTES=$DISK_BYTES" --env "RANDOM_MB=$RANDOM_MB" \
     "$work/in-guest-usbip.sh" || guest_rc=$?
 
-stop_vstick
-if [ "$guest_rc" -ne 0 ]; then
-    echo "  vstick log (last 30 lines, full: $work/vstick.log):"
-    tail -n 30 "$work/vstick.log" | sed 's/^/    /'
-fi
-if grep -q panicked "$work/vstick.log"; then
-    host_fail vstick-no-panic "$(grep -m1 panicked "$work/vstick.log")"
-fi
+stop_vstick_after_guest "$work" "$guest_rc"
 
 # --- host-side check: the guest's file is in disk.raw --------------------------------------
 
 host_check_disk_file "$work"
 
-note "usbip: guest rc=$guest_rc, host failures=$HOST_FAILURES, $((SECONDS - started)) s"
-if [ "$guest_rc" -ne 0 ] || [ "$HOST_FAILURES" -ne 0 ]; then
-    exit 1
-fi
+host_finish usbip "$guest_rc"

@@ -25,18 +25,12 @@ if ! mount -t vfat /dev/$disk /mnt/disk; then
     finish
 fi
 ok disk-mount
-t=$(uptime_s)
-dd if=/dev/urandom of=/mnt/disk/RANDOM.BIN bs=1M count="$RANDOM_MB" 2>/dev/null
-written=$(md5sum /mnt/disk/RANDOM.BIN | cut -d' ' -f1)
-sync
-umount /mnt/disk
-info "write ${RANDOM_MB} MiB + sync: $(awk "BEGIN{print $(uptime_s) - $t}")s"
-value disk_file_md5 "$written"
+write_disk_file /mnt/disk
 
 # Read back from the device, not the page cache.
 echo 3 >/proc/sys/vm/drop_caches
 if mount -t vfat -o ro /dev/$disk /mnt/disk; then
-    expect_eq disk-read-back "$(md5sum /mnt/disk/RANDOM.BIN | cut -d' ' -f1)" "$written"
+    expect_eq disk-read-back "$(md5sum /mnt/disk/RANDOM.BIN | cut -d' ' -f1)" "$written_md5"
     umount /mnt/disk
 else
     fail disk-read-back "remount failed"

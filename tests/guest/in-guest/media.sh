@@ -90,10 +90,10 @@ else
 fi
 # Media-change polling, as udev enables it on a desktop (the block layer sends GESN).
 echo 500 >/sys/block/$cd/events_poll_msecs 2>/dev/null || info "no events_poll_msecs"
+# Mounting locks the tray, and a host swap is (rightly) refused while it is locked: the
+# request returns once the host's swap has landed; only then does the guest mount.
 host_request insert 2
-# Mounting locks the tray, and a host swap is (rightly) refused while it is locked: give
-# the host's request time to land before trying, while the kernel keeps polling (GESN).
-sleep 3
+expect_eq host-insert-request "$host_rc" 0
 swapped=""
 tries=100
 while [ $tries -gt 0 ]; do

@@ -145,10 +145,12 @@ boot_vm() {
     : >"$dbg"
     local start=$SECONDS started_ns pid
     started_ns=$(date +%s%N)
-    qemu-system-x86_64 -accel tcg -m 512M -display none -monitor none -no-reboot -nic none \
-        -serial "file:$serial" \
-        -chardev "file,id=dbg,path=$dbg" -device isa-debugcon,iobase=0x402,chardev=dbg \
-        -device qemu-xhci,id=xhci "${fw_args[@]}" "$@" </dev/null >"$dir/$name.qemu" 2>&1 &
+    local qemu=(qemu-system-x86_64)
+    qemu_machine_args qemu 512M
+    qemu+=(-nic none -serial "file:$serial"
+        -chardev "file,id=dbg,path=$dbg" -device "isa-debugcon,iobase=0x402,chardev=dbg"
+        "${fw_args[@]}" "$@")
+    "${qemu[@]}" </dev/null >"$dir/$name.qemu" 2>&1 &
     pid=$!
     BOOT_OUTCOME=timeout
     BOOT_GRUB_SECS=-

@@ -185,9 +185,43 @@ wait_sense() {
     return 1
 }
 
-# host_request WORDS...: ask the host driver to act (run-guest --host-hook). The guest
-# observes the effect itself (e.g. with wait_sense); there is no reply.
-host_request() { echo "VSTICK-HOST $*"; }
+# write_disk_file MOUNTPOINT: RANDOM_MB MiB of random bytes to MOUNTPOINT/RANDOM.BIN, then
+# sync and unmount. Sets written_md5 and reports it as disk_file_md5 (host-lib.sh's
+# host_check_disk_file finds the file in the image by it).
+write_disk_file() {
+    t_write=$(uptime_s)
+    dd if=/dev/urandom of="$1/RANDOM.BIN" bs=1M count="$RANDOM_MB" 2>/dev/null
+    written_md5=$(md5sum "$1/RANDOM.BIN" | cut -d' ' -f1)
+    sync
+    umount "$1"
+    info "write ${RANDOM_MB} MiB + sync: $(awk "BEGIN{print $(uptime_s) - $t_write}")s"
+    value disk_file_md5 "$written_md5"
+}
+
+# host_request WORDS...: ask the host driver to act (run-guest --host-hook) and wait (30 s
+# at most) for the hook to finish. Sets host_rc to its exit status ("none" without a hook,
+# "timeout" when no reply came) and host_reply to its output. run-guest sends the reply
+# on ttyS1; the port is opened (raw, no echo) before the first request so that no reply
+# arrives while it is closed (the UART drops what comes then).
+host_request() {
+    if [ -z "${HOST_REPLY_FD_OPEN:-}" ]; then
+        exec 8</dev/ttyS1
+        stty raw -echo <&8
+        HOST_REPLY_FD_OPEN=1
+    fi
+    echo "VSTICK-HOST $*"
+    host_rc=timeout
+    host_reply=""
+    while read -r -t 30 tag rc_word host_reply <&8; do
+        case "$tag $rc_word" in
+        "VSTICK-HOST-REPLY rc="*)
+            host_rc=${rc_word#rc=}
+            break
+            ;;
+        esac
+    done
+    info "host request '$*': rc=$host_rc $host_reply"
+}
 
 finish() {
     if [ "$VSTICK_FAILURES" -eq 0 ]; then

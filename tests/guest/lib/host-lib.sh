@@ -12,6 +12,9 @@ GUEST_DIR=${VSTICK_GUEST_DIR:-$REPO/target/guest}
 # qemu:   QEMU's own usb-bot + scsi-hd/scsi-cd, the reference that validates the checks.
 MODE=${VSTICK_GUEST_DEVICE:-vstick}
 
+# shellcheck source-path=SCRIPTDIR source=qemu-args.sh
+. "$HOST_LIB_DIR/qemu-args.sh"
+
 HOST_FAILURES=0
 VSTICK_PID=""
 
@@ -107,6 +110,37 @@ stop_vstick() {
     wait "$VSTICK_PID" || rc=$?
     VSTICK_PID=""
     host_expect_eq vstick-exit-status "$rc" 0
+}
+
+# start_vstick_redir LOGFILE ARGS...: `vstick serve --usbredir 127.0.0.1:PORT ARGS` on a free
+# PORT (set in $port), and the matching QEMU usb-redir device appended to device_args.
+start_vstick_redir() {
+    local log=$1
+    shift
+    port=$(free_port)
+    start_vstick "$log" --usbredir "127.0.0.1:$port" "$@" || return 1
+    qemu_redir_args device_args "host=127.0.0.1,port=$port"
+}
+
+# stop_vstick_after_guest WORKDIR GUEST_RC: stop_vstick (it must exit 0), show the end of
+# WORKDIR/vstick.log when the guest failed, and fail on a panic in it.
+stop_vstick_after_guest() {
+    local work=$1 guest_rc=$2
+    stop_vstick
+    if [ "$guest_rc" -ne 0 ]; then
+        echo "  vstick log (last 30 lines, full: $work/vstick.log):"
+        tail -n 30 "$work/vstick.log" | sed 's/^/    /'
+    fi
+    if grep -q panicked "$work/vstick.log"; then
+        host_fail vstick-no-panic "$(grep -m1 panicked "$work/vstick.log")"
+    fi
+}
+
+# host_finish LABEL GUEST_RC: the closing summary line; returns 0 when the guest and every
+# host check passed, 1 otherwise (the test's last command, so its exit status).
+host_finish() {
+    note "$1: guest rc=$2, host failures=$HOST_FAILURES, $SECONDS s"
+    [ "$2" -eq 0 ] && [ "$HOST_FAILURES" -eq 0 ]
 }
 
 # A value the guest reported with `value KEY VALUE`.
