@@ -66,7 +66,6 @@ fuzz_target!(|data: &[u8]| {
                 );
             }
         }
-        conn.run_deferred();
         if result.is_err() {
             assert!(conn.is_closing());
             break;

@@ -84,7 +84,6 @@ fuzz_target!(|data: &[u8]| {
             );
             check_output(fmt, batch);
         }
-        conn.run_deferred();
         if vstick_fuzz::tracing_on() {
             eprintln!("received {} bytes: {result:?}", chunk.len());
         }

@@ -52,14 +52,16 @@ impl<T: vstick_bot::CommandTarget> DeviceAccess for vstick_usb::MassStorageDevic
 ///
 /// 1. [`Connection::receive`] the bytes read from the peer (or read them
 ///    into [`Connection::receive_space`] and call [`Connection::receive_in_place`]);
-/// 2. while [`Connection::poll_transmit`] gives a batch, write all of it;
-/// 3. [`Connection::run_deferred`]: a write whose completion went out in step
-///    2 reaches the medium now;
-/// 4. close once [`Connection::is_closing`] (after step 2, also on an error
-///    from step 1).
+/// 2. while [`Connection::poll_transmit`] gives a batch, write all of it
+///    before asking for the next;
+/// 3. close once [`Connection::is_closing`] (after step 2, also on an error
+///    from step 1); else back to step 1.
 ///
-/// The device's file I/O happens inside steps 1 (commands, small writes),
-/// 2 (reads for held IN requests) and 3 (write-behind), never elsewhere.
+/// The device's file I/O happens inside step 1 (commands, small writes) and
+/// step 2 (reads for held IN requests, and the write-behind of a large
+/// write: once the batch with its completion was written and nothing else
+/// waits, `poll_transmit` has the device write the medium, then answers the
+/// requests that waited for it), never elsewhere.
 pub struct Connection<P: Protocol, A: DeviceAccess> {
     engine: Engine<P>,
     device: A,
@@ -104,9 +106,11 @@ impl<P: Protocol, A: DeviceAccess> Connection<P, A> {
     }
 
     /// Step 2: the next batch to write, `None` when there is nothing more.
-    /// Each call after the first assumes the previous batch was written, and
+    /// Each call after the first assumes the previous batch was written: it
     /// answers the held IN requests that waited for room
-    /// ([`crate::MAX_PENDING_OUTPUT`]).
+    /// ([`crate::MAX_PENDING_OUTPUT`]) and, once nothing else is queued, runs
+    /// the write a large bulk OUT left for after its completion
+    /// ([`Engine::run_deferred`]).
     pub fn poll_transmit(&mut self) -> Result<Option<&[u8]>, P::Error> {
         if std::mem::take(&mut self.handed_out) {
             self.batch.clear();
@@ -116,19 +120,17 @@ impl<P: Protocol, A: DeviceAccess> Connection<P, A> {
             }
         }
         self.engine.swap_output(&mut self.batch);
+        if self.batch.is_empty() && self.engine.has_lent_buffer() {
+            // Everything before, the write's completion included, was written.
+            let engine = &mut self.engine;
+            self.device.with_device(|dev| engine.run_deferred(dev))?;
+            self.engine.swap_output(&mut self.batch);
+        }
         if self.batch.is_empty() {
             return Ok(None);
         }
         self.handed_out = true;
         Ok(Some(self.batch.as_slice()))
-    }
-
-    /// Step 3: the deferred write of a lent bulk OUT, after its completion was sent.
-    pub fn run_deferred(&mut self) {
-        if self.engine.has_lent_buffer() {
-            let engine = &mut self.engine;
-            self.device.with_device(|dev| engine.run_deferred(dev));
-        }
     }
 
     /// Whether the peer completed its opening (edges time out peers that do not).

@@ -69,11 +69,10 @@ where
             if in_place { conn.receive_in_place(n) } else { conn.receive(rbuf.get(..n).unwrap_or_default()) }
         });
         // Replies queued before an error still go out (USB/IP's last reply).
+        // A large write's completion goes out before the medium is written
+        // (inside poll_transmit), while the peer takes it in.
         send_batches(stream, conn).await?;
         result.map_err(DriveError::Protocol)?;
-        // The write's completion went out above; the medium is written now,
-        // while the peer takes it in and asks for the status.
-        run_blocking(|| conn.run_deferred());
         if conn.is_closing() {
             return Ok(());
         }

@@ -165,8 +165,9 @@ struct Lend {
 /// Call order, per chunk of received bytes: [`Engine::receive`] (or
 /// [`Engine::receive_space`] + [`Engine::receive_in_place`]); then send the
 /// output ([`Engine::swap_output`]) and, while [`Engine::wants_service`], call
-/// [`Engine::service`] and send again; then [`Engine::run_deferred`].
-/// [`crate::Connection`] does exactly this.
+/// [`Engine::service`] and send again; once all is sent,
+/// [`Engine::run_deferred`] if [`Engine::has_lent_buffer`], and send what it
+/// queued. [`crate::Connection::poll_transmit`] does exactly this.
 pub struct Engine<P: Protocol> {
     proto: P,
     /// A frame split across receives: `inbuf[..in_len]`, never more than one
@@ -301,12 +302,15 @@ impl<P: Protocol> Engine<P> {
     }
 
     /// Once the output is sent: the write a lent bulk OUT left for later
-    /// reaches the medium, and its buffer comes back for the next frames.
-    pub fn run_deferred<D: UsbDevice + ?Sized>(&mut self, dev: &mut D) {
-        if self.lend.lent {
-            let buf = dev.run_deferred();
-            self.reclaim(buf);
+    /// reaches the medium, its buffer comes back for the next frames, and
+    /// held IN requests are answered (the CSW that waited for the write).
+    pub fn run_deferred<D: UsbDevice + ?Sized>(&mut self, dev: &mut D) -> Result<(), P::Error> {
+        if !self.lend.lent {
+            return Ok(());
         }
+        let buf = dev.run_deferred();
+        self.reclaim(buf);
+        self.service(dev)
     }
 
     /// Takes back a buffer [`UsbDevice::run_deferred`] returned, for reuse.
@@ -445,6 +449,12 @@ impl<P: Protocol> Engine<P> {
     fn dispatch<D: UsbDevice + ?Sized>(&mut self, dev: &mut D, frame: Frame<'_>) -> Result<(), P::Error> {
         let mut cx = Context { out: &mut self.out, held: &mut self.held, lend: &mut self.lend };
         self.proto.handle(&mut cx, dev, frame)?;
+        // While the device keeps a write for later, asking it for IN data
+        // would make it write now, before its completion is sent: the held
+        // requests are answered in `run_deferred` instead.
+        if self.lend.lent {
+            return Ok(());
+        }
         self.drain(dev)
     }
 

@@ -29,9 +29,8 @@
 //! a [`Connection`], the transport core's sans-io driver. The call order, and
 //! where file I/O happens, are those of [`vstick_transport::Connection`]:
 //! the device reads and writes its media inside `receive` (commands and
-//! small writes), `poll_transmit` (data for held IN requests) and
-//! `run_deferred` (large writes, after their completion was sent), and
-//! nowhere else.
+//! small writes) and `poll_transmit` (data for held IN requests, and large
+//! writes once their completion was written), and nowhere else.
 //!
 //! Over a tokio stream (feature `tokio`, default), [`run_connection`] is the
 //! whole loop; here the usb-guest is the other end of an in-memory duplex:
@@ -79,8 +78,9 @@
 //! ```
 //!
 //! Without tokio (`default-features = false`), the loop is the embedder's,
-//! e.g. in a glib callback: feed what arrived, write the batches, then run
-//! the deferred write. Here over a blocking socket pair:
+//! e.g. in a glib callback: feed what arrived, then write the batches it
+//! gives, each in full before asking for the next. Here over a blocking
+//! socket pair:
 //!
 //! ```
 //! use std::io::{Read, Write};
@@ -100,12 +100,11 @@
 //! let mut conn = connection(&mut device);
 //! let mut buf = vec![0u8; 64 * 1024];
 //! loop {
-//!     // Everything queued goes out, in bounded batches.
+//!     // Everything queued goes out, in bounded batches (a large write's data
+//!     // reaches the medium once the batch with its completion was written).
 //!     while let Some(batch) = conn.poll_transmit()? {
 //!         channel.write_all(batch)?;
 //!     }
-//!     // A large write's data reaches the medium once its completion is sent.
-//!     conn.run_deferred();
 //!     if conn.is_closing() {
 //!         break;
 //!     }
