@@ -447,12 +447,14 @@ impl<P: Protocol> Engine<P> {
     }
 
     fn dispatch<D: UsbDevice + ?Sized>(&mut self, dev: &mut D, frame: Frame<'_>) -> Result<(), P::Error> {
+        let lends = matches!(frame, Frame::Lent(_));
         let mut cx = Context { out: &mut self.out, held: &mut self.held, lend: &mut self.lend };
         self.proto.handle(&mut cx, dev, frame)?;
-        // While the device keeps a write for later, asking it for IN data
-        // would make it write now, before its completion is sent: the held
-        // requests are answered in `run_deferred` instead.
-        if self.lend.lent {
+        // The device kept this write for later: asking it for IN data now
+        // would make it write before the write's completion is sent. The
+        // held requests are answered once it is (`run_deferred`, or the next
+        // frame).
+        if lends && self.lend.lent {
             return Ok(());
         }
         self.drain(dev)
