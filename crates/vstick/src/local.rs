@@ -307,10 +307,18 @@ pub async fn serve(
         // Already gone (someone ran `usbip detach`): nothing left to unplug.
         tracing::warn!("detaching vhci-hcd port {port}: {e}");
     }
-    match tokio::time::timeout(DETACH_TIMEOUT, &mut drive).await {
-        Ok(_) => tracing::info!("unplugged from vhci-hcd port {port}"),
-        Err(_) => tracing::warn!("the kernel kept the socket {} s after detach", DETACH_TIMEOUT.as_secs()),
+    // Done when the kernel has closed the socket and freed the port, so that
+    // the port can be taken again as soon as vstick has exited.
+    let deadline = tokio::time::Instant::now() + DETACH_TIMEOUT;
+    let closed = tokio::time::timeout_at(deadline, &mut drive).await.is_ok();
+    while closed && tokio::time::Instant::now() < deadline {
+        if vhci.ports().is_ok_and(|ports| ports.iter().any(|p| p.port == port && p.is_free())) {
+            tracing::info!("unplugged from vhci-hcd port {port}");
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    tracing::warn!("vhci-hcd port {port} still in use {} s after detach", DETACH_TIMEOUT.as_secs());
     Ok(())
 }
 
