@@ -714,6 +714,26 @@ path = "/images/stick.raw"
     }
 
     #[test]
+    fn local_comes_from_the_flag_or_the_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = dir.path().join("stick.toml");
+        std::fs::write(&profile, "local = true\n[[lun]]\ntype = \"cdrom\"\npath = \"a.iso\"\n").unwrap();
+        let p = profile.to_str().unwrap();
+        assert_eq!(ServePlan::new(&args(&["--config", p]), vec![]).unwrap().transport, Transport::Local);
+        let lun = || vec![LunSpec::Cdrom { path: "a.iso".into() }];
+        assert_eq!(ServePlan::new(&args(&["--local"]), lun()).unwrap().transport, Transport::Local);
+        // The command line's transport replaces the profile's.
+        let plan = ServePlan::new(&args(&["--config", p, "--usbip", "3240"]), vec![]).unwrap();
+        assert_eq!(plan.transport, Transport::Usbip("127.0.0.1:3240".parse().unwrap()));
+        std::fs::write(&profile, "local = true\nusbip = \"3240\"\n").unwrap();
+        let err = ServePlan::new(&args(&["--config", p]), lun()).unwrap_err().to_string();
+        assert!(err.contains("more than one transport"), "{err}");
+        use clap::Parser;
+        let both = crate::cli::Cli::try_parse_from(["vstick", "serve", "--local", "--usbip", "3240"]);
+        assert!(both.is_err(), "--local and another transport conflict");
+    }
+
+    #[test]
     fn addresses_default_to_loopback() {
         assert_eq!(parse_addr("4000", None).unwrap(), "127.0.0.1:4000".parse().unwrap());
         assert_eq!(parse_addr(":4000", None).unwrap(), "127.0.0.1:4000".parse().unwrap());
