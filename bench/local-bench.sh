@@ -6,7 +6,7 @@
 # vstick-guest-io, interleaved, the order alternating between repetitions; vstick's CPU
 # time per GB (or per op) from /proc/PID/stat in the guest.
 #
-#   bench/local-bench.sh [--reps N] [--size-mib N] [--smp N] [--vstick-env "K=V ..."]
+#   bench/local-bench.sh [--reps N] [--size-mib N] [--smp N (default 1)] [--vstick-env "K=V ..."]
 #
 # --vstick-env runs the guest's vstick under `env K=V ...` (e.g. glibc malloc tunables).
 #
@@ -15,7 +15,7 @@
 
 reps=3
 size_mib=64
-smp=2
+smp=1
 vstick_env=""
 while [ $# -gt 0 ]; do
     case "$1" in
