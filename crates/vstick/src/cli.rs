@@ -50,6 +50,10 @@ pub struct ServeArgs {
     /// Serve USB/IP on ADDR:PORT (port 3240 if omitted; loopback if ADDR is omitted).
     #[arg(long, value_name = "ADDR:PORT", group = "transport")]
     pub usbip: Option<String>,
+    /// Plug the stick into this machine through Linux vhci-hcd (root): its disks and
+    /// discs appear as /dev/sdX and /dev/srN. No VM, network or usbip tool needed.
+    #[arg(long, group = "transport")]
+    pub local: bool,
     /// A writable disk LUN backed by a RAW image (repeatable).
     #[arg(long, value_name = "PATH")]
     pub disk: Vec<PathBuf>,
@@ -78,7 +82,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// USB speed presented: `super` (USB 3, 1 MiB transfers; usbredir on qemu-xhci) or
-    /// `high` (USB 2.0). Default: super over usbredir, high over USB/IP.
+    /// `high` (USB 2.0). Default: super over usbredir, high over USB/IP, with --local super
+    /// if a SuperSpeed vhci port is free, else high.
     #[arg(long, value_name = "SPEED")]
     pub usb_speed: Option<UsbSpeed>,
     /// Serve --usbredir over TLS with this certificate chain (PEM), for QEMU's

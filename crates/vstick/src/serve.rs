@@ -226,6 +226,8 @@ pub enum Transport {
     UsbredirConnect(RedirSocket),
     /// USB/IP server.
     Usbip(SocketAddr),
+    /// This machine's own kernel, through vhci-hcd (`--local`).
+    Local,
 }
 
 /// A usbredir socket: TCP (`ADDR:PORT`) or a Unix socket (`unix:PATH`), which
@@ -290,6 +292,8 @@ struct Profile {
     usbredir: Option<String>,
     usbredir_connect: Option<String>,
     usbip: Option<String>,
+    #[serde(default)]
+    local: bool,
     control: Option<PathBuf>,
     block_size: Option<u32>,
     #[serde(default)]
@@ -349,24 +353,29 @@ impl ServePlan {
         }
         let pick = |cli: &Option<String>, prof: &Option<String>| cli.clone().or_else(|| prof.clone());
         let cli_has_transport =
-            args.usbredir.is_some() || args.usbredir_connect.is_some() || args.usbip.is_some();
-        let (redir, connect, usbip) = if cli_has_transport {
-            (args.usbredir.clone(), args.usbredir_connect.clone(), args.usbip.clone())
+            args.usbredir.is_some() || args.usbredir_connect.is_some() || args.usbip.is_some() || args.local;
+        let (redir, connect, usbip, local) = if cli_has_transport {
+            (args.usbredir.clone(), args.usbredir_connect.clone(), args.usbip.clone(), args.local)
         } else {
             (
                 pick(&None, &profile.usbredir),
                 pick(&None, &profile.usbredir_connect),
                 pick(&None, &profile.usbip),
+                profile.local,
             )
         };
         let transport = match (redir, connect, usbip) {
+            (None, None, None) if local => Transport::Local,
+            _ if local => bail!("the profile names more than one transport; keep one"),
             (Some(a), None, None) => Transport::UsbredirListen(RedirSocket::parse(&a)?),
             (None, Some(a), None) => Transport::UsbredirConnect(RedirSocket::parse(&a)?),
             (None, None, Some(a)) if a.starts_with("unix:") => {
                 bail!("USB/IP clients connect over TCP only; give --usbip ADDR:PORT")
             }
             (None, None, Some(a)) => Transport::Usbip(parse_addr(&a, Some(USBIP_PORT))?),
-            (None, None, None) => bail!("no transport: give --usbredir, --usbredir-connect or --usbip"),
+            (None, None, None) => {
+                bail!("no transport: give --usbredir, --usbredir-connect, --usbip or --local")
+            }
             _ => bail!("the profile names more than one transport; keep one"),
         };
         let block_size = args.block_size.or(profile.block_size).unwrap_or(512);
@@ -414,13 +423,18 @@ pub fn attach_instructions(transport: &Transport) -> String {
             "attach with USB/IP:\n  modprobe vhci-hcd\n  usbip list -r {host}\n  usbip attach -r {host} -b {USBIP_BUSID}",
             host = a.ip()
         ),
+        Transport::Local => "plugged into this machine through vhci-hcd".to_string(),
     }
 }
 
 fn warn_if_exposed(transport: &Transport) {
     let addr = match transport {
         Transport::UsbredirListen(RedirSocket::Tcp(a)) | Transport::Usbip(a) => a,
-        Transport::UsbredirListen(RedirSocket::Unix(_)) | Transport::UsbredirConnect(_) => return,
+        Transport::UsbredirListen(RedirSocket::Unix(_))
+        | Transport::UsbredirConnect(_)
+        | Transport::Local => {
+            return;
+        }
     };
     if !addr.ip().is_loopback() {
         tracing::warn!(
@@ -472,7 +486,10 @@ pub fn run(args: ServeArgs, cli_luns: Vec<LunSpec>) -> anyhow::Result<()> {
         };
         (endpoint, control)
     };
-    let speed = plan.speed.unwrap_or(if usbredir { Speed::Super } else { Speed::High });
+    let speed = match &endpoint {
+        Endpoint::Local { speed, .. } => *speed,
+        _ => plan.speed.unwrap_or(if usbredir { Speed::Super } else { Speed::High }),
+    };
     let (device, kept) = build_device(&plan.luns, plan.block_size, plan.snapshot.as_ref(), speed)?;
     let device = Arc::new(Mutex::new(device));
     let result = runtime.block_on(serve_plan(&plan, device.clone(), endpoint, control));
@@ -495,6 +512,12 @@ enum Endpoint {
     Usbip(TcpListener),
     /// `--usbredir-connect`: nothing to claim, vstick dials out.
     Dial(RedirSocket),
+    /// `--local`: vhci-hcd's attach file open, a free port of the device's speed found.
+    Local {
+        vhci: crate::local::Vhci,
+        port: u32,
+        speed: Speed,
+    },
 }
 
 impl Endpoint {
@@ -520,6 +543,11 @@ impl Endpoint {
             ),
             Transport::Usbip(addr) => Self::Usbip(bind_tcp(*addr)?),
             Transport::UsbredirConnect(place) => Self::Dial(place.clone()),
+            Transport::Local => {
+                let vhci = crate::local::Vhci::open()?;
+                let (port, speed) = crate::local::pick_port(&vhci.ports()?, plan.speed)?;
+                Self::Local { vhci, port, speed }
+            }
         })
     }
 }
@@ -585,20 +613,23 @@ async fn serve_plan(
             ));
             vstick_usbip::net::serve(listener, device, USBIP_BUSID.to_string(), shutdown).await?;
         }
+        Endpoint::Local { vhci, port, speed } => {
+            crate::local::serve(vhci, port, speed, device, &plan.luns, shutdown).await?
+        }
     }
     Ok(())
 }
 
 /// Start-up lines for the user (stdout). A closed stdout (`| head -1`, a detached
 /// service) must not take the server down, so write errors are ignored.
-fn announce(msg: std::fmt::Arguments<'_>) {
+pub(crate) fn announce(msg: std::fmt::Arguments<'_>) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{msg}");
     let _ = out.flush();
 }
 
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -680,6 +711,26 @@ path = "/images/stick.raw"
         let plan = ServePlan::new(&args(&["--config", p, "--block-size", "512"]), lun()).unwrap();
         assert_eq!(plan.block_size, 512, "the command line wins, 512 included");
         assert_eq!(ServePlan::new(&args(&["--usbredir", "4000"]), lun()).unwrap().block_size, 512);
+    }
+
+    #[test]
+    fn local_comes_from_the_flag_or_the_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = dir.path().join("stick.toml");
+        std::fs::write(&profile, "local = true\n[[lun]]\ntype = \"cdrom\"\npath = \"a.iso\"\n").unwrap();
+        let p = profile.to_str().unwrap();
+        assert_eq!(ServePlan::new(&args(&["--config", p]), vec![]).unwrap().transport, Transport::Local);
+        let lun = || vec![LunSpec::Cdrom { path: "a.iso".into() }];
+        assert_eq!(ServePlan::new(&args(&["--local"]), lun()).unwrap().transport, Transport::Local);
+        // The command line's transport replaces the profile's.
+        let plan = ServePlan::new(&args(&["--config", p, "--usbip", "3240"]), vec![]).unwrap();
+        assert_eq!(plan.transport, Transport::Usbip("127.0.0.1:3240".parse().unwrap()));
+        std::fs::write(&profile, "local = true\nusbip = \"3240\"\n").unwrap();
+        let err = ServePlan::new(&args(&["--config", p]), lun()).unwrap_err().to_string();
+        assert!(err.contains("more than one transport"), "{err}");
+        use clap::Parser;
+        let both = crate::cli::Cli::try_parse_from(["vstick", "serve", "--local", "--usbip", "3240"]);
+        assert!(both.is_err(), "--local and another transport conflict");
     }
 
     #[test]

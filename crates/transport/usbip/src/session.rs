@@ -6,7 +6,9 @@
 //! in [`Engine::output`] for the edge to write. The connection starts in the
 //! management phase (one OP_REQ_DEVLIST or OP_REQ_IMPORT, as Linux `usbipd`
 //! serves them) and, after a successful import, carries URBs until the peer
-//! leaves.
+//! leaves. A connection handed straight to Linux vhci-hcd through its sysfs
+//! `attach` file (`vstick serve --local`) has no management phase: it starts
+//! imported ([`Usbip::imported`]).
 //!
 //! URB rules (usbip_protocol.rst, Linux `stub_rx.c` / `vhci_rx.c` behaviour):
 //! - Control transfers on endpoint 0 and bulk OUT transfers complete at once.
@@ -216,9 +218,33 @@ impl<G: ImportGate> Usbip<G> {
     }
 }
 
+impl Usbip<bool> {
+    /// The protocol of a connection that carries URBs from its first byte:
+    /// the peer is Linux vhci-hcd given the socket through sysfs `attach`,
+    /// which skips OP_REQ_IMPORT. The device is reset when the connection
+    /// starts ([`Protocol::on_connect`]), as an import resets it.
+    pub fn imported(export: ExportInfo) -> Self {
+        Self { export, phase: Phase::Imported, gate: true }
+    }
+
+    /// A new [`Session`] in the imported phase ([`Usbip::imported`]).
+    pub fn imported_session(export: ExportInfo) -> Session<bool> {
+        Engine::new(Self::imported(export))
+    }
+}
+
 impl<G: ImportGate> Protocol for Usbip<G> {
     type Tag = UrbTag;
     type Error = SessionError;
+
+    /// A connection that starts imported resets the device now, as a
+    /// successful OP_REQ_IMPORT would (a re-plug).
+    fn on_connect<D: UsbDevice + ?Sized>(&mut self, dev: &mut D) {
+        if self.phase == Phase::Imported {
+            info!(busid = %self.export.busid.to_string_lossy(), "USB/IP session starts imported");
+            dev.reset();
+        }
+    }
 
     fn header_len(&self) -> usize {
         match self.phase {

@@ -232,6 +232,33 @@ fn import_claims_and_resets_the_device() {
 }
 
 #[test]
+fn an_imported_session_resets_on_connect_and_takes_urbs_at_once() {
+    // vhci-hcd (`vstick serve --local`) sends URBs from the first byte: no import request.
+    let mut dev = FakeDevice::with_loopback();
+    let mut conn = vstick_transport::Connection::new(Usbip::imported_session(export()), &mut dev);
+    assert_eq!(conn.engine().protocol().phase(), Phase::Imported);
+    assert!(conn.handshake_done(), "no opening to wait for");
+    conn.receive(&get_descriptor_urb()).unwrap();
+    let out = conn.poll_transmit().unwrap().expect("a reply").to_vec();
+    let Ok(Decoded::Done { message: ServerMessage::Submit { ret, data }, .. }) =
+        ServerMessage::decode(&out, |_| true)
+    else {
+        panic!("not a RET_SUBMIT: {out:?}")
+    };
+    assert_eq!((ret.basic.seqnum, ret.status), (1, 0));
+    assert_eq!(data, &DEVICE_DESCRIPTOR[..]);
+    drop(conn);
+    assert_eq!(dev.resets, 1, "the connection's start resets the device, as an import does");
+
+    // A management-phase session leaves the device alone until it is imported.
+    let mut dev = FakeDevice::with_loopback();
+    let conn = vstick_transport::Connection::new(Usbip::session(export(), false), &mut dev);
+    assert_eq!(conn.engine().protocol().phase(), Phase::Management);
+    drop(conn);
+    assert_eq!(dev.resets, 0);
+}
+
+#[test]
 fn import_compares_busid_up_to_nul() {
     let mut raw = [0x5Au8; 32];
     raw[..4].copy_from_slice(b"1-1\0");
