@@ -6,6 +6,7 @@ mod firmware;
 mod media_change;
 mod optical;
 mod props;
+mod provisioning;
 mod unit_attention;
 
 use std::io;
