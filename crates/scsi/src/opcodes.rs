@@ -332,6 +332,40 @@ pub fn report_supported_opcodes(
 mod tests {
     use super::*;
 
+    /// The README's command list, made from the table.
+    fn commands_markdown() -> String {
+        let mut out = String::from("| opcode | command | disk | CD/DVD |\n|---|---|---|---|\n");
+        let mut rows: Vec<&OpInfo> = OPCODES.iter().collect();
+        rows.sort_by_key(|r| (r.opcode, r.service_action));
+        for r in rows {
+            let code = match r.service_action {
+                Some(sa) => format!("{:02X}h/{sa:02X}h", r.opcode),
+                None => format!("{:02X}h", r.opcode),
+            };
+            let mark = |k| if r.applies_to(k) { "✓" } else { "" };
+            out +=
+                &format!("| {code} | {} | {} | {} |\n", r.name, mark(LunKind::Disk), mark(LunKind::Optical));
+        }
+        out
+    }
+
+    /// README.md lists exactly the commands of the table (regenerate with
+    /// `VSTICK_WRITE_README=1 cargo test -p vstick-scsi readme`).
+    #[test]
+    fn readme_lists_the_commands_of_the_table() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md");
+        let readme = std::fs::read_to_string(path).unwrap();
+        let (start, end) = ("<!-- scsi-commands:start -->\n", "<!-- scsi-commands:end -->");
+        let a = readme.find(start).expect("README has the start marker") + start.len();
+        let b = readme.find(end).expect("README has the end marker");
+        let want = commands_markdown();
+        if std::env::var_os("VSTICK_WRITE_README").is_some() {
+            std::fs::write(path, format!("{}{want}{}", &readme[..a], &readme[b..])).unwrap();
+            return;
+        }
+        assert_eq!(&readme[a..b], want, "README's SCSI command list differs from the opcode table");
+    }
+
     #[test]
     fn table_rows_are_unique_and_lengths_follow_groups() {
         for (i, r) in OPCODES.iter().enumerate() {

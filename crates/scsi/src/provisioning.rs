@@ -18,9 +18,10 @@ pub fn max_transfer_blocks(block_size: u32) -> u32 {
     u32::MAX / block_size.max(1)
 }
 
-/// MAXIMUM UNMAP LBA COUNT: blocks one UNMAP may name in all (bounds the work of one
-/// command where a backend writes zeros instead of punching holes).
-pub const MAX_UNMAP_BLOCKS: u32 = 1 << 20;
+/// MAXIMUM UNMAP LBA COUNT: no limit. Punching a hole costs the same for any length,
+/// and Linux, which skips the VPD pages of a USB disk, sends UNMAPs of up to 0x7FFFFF
+/// blocks once discard is enabled: a lower limit would fail them.
+pub const MAX_UNMAP_BLOCKS: u32 = u32::MAX;
 /// MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT: as many as a 16-bit parameter list holds.
 pub const MAX_UNMAP_DESCRIPTORS: u32 = (u16::MAX as u32 - 8) / 16;
 /// MAXIMUM WRITE SAME LENGTH in blocks.

@@ -8,6 +8,7 @@ mod optical;
 mod props;
 mod provisioning;
 mod unit_attention;
+mod windows;
 
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -166,7 +166,7 @@ fn block_limits_vpd_has_the_real_limits() {
         &0x007F_FFFFu32.to_be_bytes(),  // maximum transfer length: 32-bit bytes / 512
         &[0; 4],                        // optimal transfer length: not reported
         &[0; 4],                        // maximum prefetch length: no limit
-        &0x0010_0000u32.to_be_bytes(),  // maximum UNMAP LBA count
+        &[0xFF; 4],                     // maximum UNMAP LBA count: no limit
         &4095u32.to_be_bytes(),         // maximum UNMAP block descriptor count
         &8u32.to_be_bytes(),            // optimal unmap granularity: 4 KiB
         &0x8000_0000u32.to_be_bytes(),  // UGAVALID, alignment 0
