@@ -92,7 +92,9 @@ pub struct OpInfo {
     pub service_action: Option<u8>,
     pub name: &'static str,
     /// CDB usage data (SPC-4 §6.35.3): byte 0 is the opcode, then the bits the
-    /// decoder reads in each byte. Its length is the CDB length; longer CDBs
+    /// device accepts in each byte: those the decoder reads, and DPO (byte 1 bit 4
+    /// of the READ/WRITE/VERIFY family), a cache hint accepted and ignored, as
+    /// DPOFUA in MODE SENSE promises. Its length is the CDB length; longer CDBs
     /// (BOT pads to 12 or 16) are fine.
     pub usage: &'static [u8],
     pub applies: Applies,
@@ -161,11 +163,11 @@ pub const OPCODES: &[OpInfo] = &[
     row(op::READ_FORMAT_CAPACITIES, "READ FORMAT CAPACITIES",
         &[op::READ_FORMAT_CAPACITIES, 0, 0, 0, 0, 0, 0, X, X, 0], All, NONE),
     row(op::READ_CAPACITY_10, "READ CAPACITY(10)", &[op::READ_CAPACITY_10, 0, X, X, X, X, 0, 0, 0x01, 0], All, MEDIUM),
-    row(op::READ_10, "READ(10)", &[op::READ_10, 0xE8, X, X, X, X, 0, X, X, 0], All, MEDIUM),
-    row(op::WRITE_10, "WRITE(10)", &[op::WRITE_10, 0xE8, X, X, X, X, 0, X, X, 0], All, MEDIUM),
+    row(op::READ_10, "READ(10)", &[op::READ_10, 0xF8, X, X, X, X, 0, X, X, 0], All, MEDIUM),
+    row(op::WRITE_10, "WRITE(10)", &[op::WRITE_10, 0xF8, X, X, X, X, 0, X, X, 0], All, MEDIUM),
     row(op::WRITE_AND_VERIFY_10, "WRITE AND VERIFY(10)",
-        &[op::WRITE_AND_VERIFY_10, 0xE6, X, X, X, X, 0, X, X, 0], Disk, MEDIUM),
-    row(op::VERIFY_10, "VERIFY(10)", &[op::VERIFY_10, 0xE6, X, X, X, X, 0, X, X, 0], All, MEDIUM),
+        &[op::WRITE_AND_VERIFY_10, 0xF6, X, X, X, X, 0, X, X, 0], Disk, MEDIUM),
+    row(op::VERIFY_10, "VERIFY(10)", &[op::VERIFY_10, 0xF6, X, X, X, X, 0, X, X, 0], All, MEDIUM),
     row(op::PRE_FETCH_10, "PRE-FETCH(10)", &[op::PRE_FETCH_10, 0, X, X, X, X, 0, X, X, 0], Disk, MEDIUM),
     row(op::SYNCHRONIZE_CACHE_10, "SYNCHRONIZE CACHE(10)",
         &[op::SYNCHRONIZE_CACHE_10, 0, X, X, X, X, 0, X, X, 0], All, MEDIUM),
@@ -185,13 +187,13 @@ pub const OPCODES: &[OpInfo] = &[
         &[op::READ_TRACK_INFORMATION, 0x03, X, X, X, X, 0, X, X, 0], Optical, MEDIUM),
     row(op::MODE_SELECT_10, "MODE SELECT(10)", &[op::MODE_SELECT_10, 0, 0, 0, 0, 0, 0, X, X, 0], All, NONE),
     row(op::MODE_SENSE_10, "MODE SENSE(10)", &[op::MODE_SENSE_10, 0x18, X, X, 0, 0, 0, X, X, 0], All, NONE),
-    row(op::READ_16, "READ(16)", &[op::READ_16, 0xE8, X, X, X, X, X, X, X, X, X, X, X, X, 0, 0], All, MEDIUM),
+    row(op::READ_16, "READ(16)", &[op::READ_16, 0xF8, X, X, X, X, X, X, X, X, X, X, X, X, 0, 0], All, MEDIUM),
     row(op::COMPARE_AND_WRITE, "COMPARE AND WRITE",
-        &[op::COMPARE_AND_WRITE, 0xE8, X, X, X, X, X, X, X, X, 0, 0, 0, X, 0, 0], Disk, MEDIUM),
-    row(op::WRITE_16, "WRITE(16)", &[op::WRITE_16, 0xE8, X, X, X, X, X, X, X, X, X, X, X, X, 0, 0], All, MEDIUM),
+        &[op::COMPARE_AND_WRITE, 0xF8, X, X, X, X, X, X, X, X, 0, 0, 0, X, 0, 0], Disk, MEDIUM),
+    row(op::WRITE_16, "WRITE(16)", &[op::WRITE_16, 0xF8, X, X, X, X, X, X, X, X, X, X, X, X, 0, 0], All, MEDIUM),
     row(op::WRITE_AND_VERIFY_16, "WRITE AND VERIFY(16)",
-        &[op::WRITE_AND_VERIFY_16, 0xE6, X, X, X, X, X, X, X, X, X, X, X, X, 0, 0], Disk, MEDIUM),
-    row(op::VERIFY_16, "VERIFY(16)", &[op::VERIFY_16, 0xE6, X, X, X, X, X, X, X, X, X, X, X, X, 0, 0], All, MEDIUM),
+        &[op::WRITE_AND_VERIFY_16, 0xF6, X, X, X, X, X, X, X, X, X, X, X, X, 0, 0], Disk, MEDIUM),
+    row(op::VERIFY_16, "VERIFY(16)", &[op::VERIFY_16, 0xF6, X, X, X, X, X, X, X, X, X, X, X, X, 0, 0], All, MEDIUM),
     row(op::PRE_FETCH_16, "PRE-FETCH(16)",
         &[op::PRE_FETCH_16, 0, X, X, X, X, X, X, X, X, X, X, X, X, 0, 0], Disk, MEDIUM),
     row(op::SYNCHRONIZE_CACHE_16, "SYNCHRONIZE CACHE(16)",
@@ -206,14 +208,14 @@ pub const OPCODES: &[OpInfo] = &[
     row(op::REPORT_LUNS, "REPORT LUNS", &[op::REPORT_LUNS, 0, X, 0, 0, 0, X, X, X, X, 0, 0], All, UA_EXEMPT),
     sa_row(op::MAINTENANCE_IN, sa::REPORT_SUPPORTED_OPCODES, "REPORT SUPPORTED OPERATION CODES",
         &[op::MAINTENANCE_IN, 0x1F, 0x87, X, X, X, X, X, X, X, 0, 0], NONE),
-    row(op::READ_12, "READ(12)", &[op::READ_12, 0xE8, X, X, X, X, X, X, X, X, 0, 0], All, MEDIUM),
-    row(op::WRITE_12, "WRITE(12)", &[op::WRITE_12, 0xE8, X, X, X, X, X, X, X, X, 0, 0], All, MEDIUM),
+    row(op::READ_12, "READ(12)", &[op::READ_12, 0xF8, X, X, X, X, X, X, X, X, 0, 0], All, MEDIUM),
+    row(op::WRITE_12, "WRITE(12)", &[op::WRITE_12, 0xF8, X, X, X, X, X, X, X, X, 0, 0], All, MEDIUM),
     row(op::GET_PERFORMANCE, "GET PERFORMANCE", &[op::GET_PERFORMANCE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], Optical, NONE),
     row(op::READ_DISC_STRUCTURE, "READ DISC STRUCTURE",
         &[op::READ_DISC_STRUCTURE, 0x0F, 0, 0, 0, 0, X, X, X, X, 0, 0], Optical, MEDIUM),
     row(op::WRITE_AND_VERIFY_12, "WRITE AND VERIFY(12)",
-        &[op::WRITE_AND_VERIFY_12, 0xE6, X, X, X, X, X, X, X, X, 0, 0], Disk, MEDIUM),
-    row(op::VERIFY_12, "VERIFY(12)", &[op::VERIFY_12, 0xE6, X, X, X, X, X, X, X, X, 0, 0], All, MEDIUM),
+        &[op::WRITE_AND_VERIFY_12, 0xF6, X, X, X, X, X, X, X, X, 0, 0], Disk, MEDIUM),
+    row(op::VERIFY_12, "VERIFY(12)", &[op::VERIFY_12, 0xF6, X, X, X, X, X, X, X, X, 0, 0], All, MEDIUM),
     row(op::READ_DEFECT_DATA_12, "READ DEFECT DATA(12)",
         &[op::READ_DEFECT_DATA_12, 0x1F, 0, 0, 0, 0, X, X, X, X, 0, 0], Disk, MEDIUM),
     row(op::SET_CD_SPEED, "SET CD SPEED", &[op::SET_CD_SPEED, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], Optical, NONE),
@@ -387,6 +389,17 @@ mod tests {
         }
     }
 
+    /// MODE SENSE reports DPOFUA, so every command with a DPO bit must list it as
+    /// supported (libiscsi's Verify*/WriteVerify*.Dpo read it from here).
+    #[test]
+    fn dpo_is_in_the_usage_data_of_every_command_that_has_it() {
+        let with_dpo = [0x28, 0x2A, 0x2E, 0x2F, 0x88, 0x89, 0x8A, 0x8E, 0x8F, 0xA8, 0xAA, 0xAE, 0xAF];
+        for opcode in with_dpo {
+            let d = report_supported_opcodes(LunKind::Disk, false, 1, opcode, 0).unwrap();
+            assert_eq!(d[5] & 0x10, 0x10, "{opcode:02X}: DPO in the usage data");
+        }
+    }
+
     #[test]
     fn report_all_lists_every_disk_row_once() {
         let d = report_supported_opcodes(LunKind::Disk, false, 0, 0, 0).unwrap();
@@ -413,7 +426,7 @@ mod tests {
         let d = report_supported_opcodes(LunKind::Disk, false, 1, op::READ_10, 0).unwrap();
         assert_eq!(
             d,
-            [0, 0x03, 0, 10, op::READ_10, 0xE8, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0xFF, 0xFF, 0],
+            [0, 0x03, 0, 10, op::READ_10, 0xF8, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0xFF, 0xFF, 0],
             "support 011b, CDB size 10, usage"
         );
         assert_eq!(

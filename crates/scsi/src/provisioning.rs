@@ -133,14 +133,16 @@ pub fn write_same_range(m: &Medium, lba: u64, blocks: u32) -> Result<u64, Sense>
 }
 
 /// Writes `pattern` (one block) to `blocks` blocks from `lba`, from one bounded
-/// buffer. With `unmap` and an all-zero pattern the blocks are discarded instead
-/// (LBPRZ: they read back as the same zeros). Returns the bytes written.
+/// buffer. With `unmap` the blocks are discarded instead, whatever the pattern
+/// (SBC-3 §5.42: the device server unmaps; with LBPRZ they then read as zeros, which
+/// libiscsi's WriteSame*.Unmap* checks with a pattern of 0xFF; QEMU does the same).
+/// Returns the bytes written.
 pub fn write_same(m: &Medium, lba: u64, blocks: u64, unmap: bool, pattern: &[u8]) -> Result<u64, Sense> {
     let bs = u64::from(m.block_size);
     if pattern.len() as u64 != bs {
         return Err(Sense::PARAMETER_LIST_LENGTH_ERROR);
     }
-    if unmap && pattern.iter().all(|&b| b == 0) {
+    if unmap {
         discard(m, lba, blocks)?;
         return Ok(0);
     }
