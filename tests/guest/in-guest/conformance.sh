@@ -6,7 +6,7 @@
 #             INQUIRY vendor, size and logical block size; SUITE is the -t argument
 #   TRIM      VENDOR:BYTES of the disk for the blkdiscard check ("" for none), with
 #             TRIM_OFFSET and TRIM_LENGTH (bytes) the range to discard
-want=$(echo $TARGETS | wc -w)
+want=$(echo "$TARGETS" | wc -w)
 [ -z "$TRIM" ] || want=$((want + 1))
 count_disks() { [ "$(usb_block_devices sd | wc -w)" -ge "$want" ]; }
 if wait_for 60 count_disks; then
@@ -44,6 +44,7 @@ done
 # run_suite NAME VENDOR BYTES BLOCK_SIZE SUITE: one iscsi-test-cu run; the results go
 # to /tmp/NAME.result for the report below.
 run_suite() {
+    # shellcheck disable=SC2046 # "sgN sdX": two words wanted
     set -- "$@" $(find_sg "$2" "$3" "$4")
     if [ $# -ne 7 ]; then
         echo "missing" >"/tmp/$1.result"
@@ -75,6 +76,7 @@ EOT
     fi
     # CUnit's run summary: "tests  TOTAL  RAN  PASSED  FAILED  INACTIVE"; a check
     # skipped as not implemented passes in CUnit and prints "[SKIPPED]" (count them).
+    # shellcheck disable=SC2046 # the summary's columns as words
     set -- $(grep -E '^ +tests ' "/tmp/$name.log")
     total=${2:-0} passed=${4:-0} failed=${5:-?}
     skipped=$(grep -c '\[SKIPPED\]' "/tmp/$name.log")
@@ -94,19 +96,20 @@ if [ -n "$TRIM" ]; then
     IFS=: read -r vendor bytes <<EOT
 $TRIM
 EOT
+    # shellcheck disable=SC2046 # "sgN sdX": two words wanted
     set -- $(find_sg "$vendor" "$bytes")
     sd=$2
     mode_file=$(echo /sys/block/"$sd"/device/scsi_disk/*/provisioning_mode)
-    info "trim disk /dev/$sd: provisioning_mode $(cat "$mode_file"), discard_max_bytes $(cat /sys/block/$sd/queue/discard_max_bytes)"
+    info "trim disk /dev/$sd: provisioning_mode $(cat "$mode_file"), discard_max_bytes $(cat "/sys/block/$sd/queue/discard_max_bytes")"
     # usb-storage makes sd read the capacity with READ CAPACITY(10) first and skip the
     # VPD pages, so sd never sees LBPME: discard stays off until the user selects UNMAP.
     echo unmap >"$mode_file"
     expect_eq provisioning-mode "$(cat "$mode_file")" unmap
-    info "after: discard_max_bytes $(cat /sys/block/$sd/queue/discard_max_bytes), granularity $(cat /sys/block/$sd/queue/discard_granularity)"
+    info "after: discard_max_bytes $(cat "/sys/block/$sd/queue/discard_max_bytes"), granularity $(cat "/sys/block/$sd/queue/discard_granularity")"
     check blkdiscard blkdiscard -o "$TRIM_OFFSET" -l "$TRIM_LENGTH" "/dev/$sd"
     check sync-after-discard sync
     echo 3 >/proc/sys/vm/drop_caches
-    zeros=$(dd if=/dev/$sd bs=1M skip=$((TRIM_OFFSET >> 20)) count=$((TRIM_LENGTH >> 20)) 2>/dev/null | tr -d '\000' | wc -c)
+    zeros=$(dd if="/dev/$sd" bs=1M skip=$((TRIM_OFFSET >> 20)) count=$((TRIM_LENGTH >> 20)) 2>/dev/null | tr -d '\000' | wc -c)
     expect_eq discarded-range-reads-zeros "$zeros" 0
 fi
 finish
