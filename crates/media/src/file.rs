@@ -3,7 +3,10 @@ use std::io::{self, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, FileTypeExt};
 use std::path::{Path, PathBuf};
 
-use crate::{BlockBackend, CD_BLOCK_SIZE, MediaLocation, OpenError};
+use nix::fcntl::{FallocateFlags, PosixFadviseAdvice, fallocate, posix_fadvise};
+use nix::unistd::{Whence, lseek};
+
+use crate::{BlockBackend, CD_BLOCK_SIZE, Extent, MediaLocation, OpenError};
 
 /// How to open an image file.
 #[derive(Debug, Clone, Copy)]
@@ -153,6 +156,51 @@ impl BlockBackend for FileImage {
     fn location(&self) -> MediaLocation {
         MediaLocation::File(self.path.clone())
     }
+    /// `fallocate(PUNCH_HOLE | KEEP_SIZE)`: the range reads as zeros and its blocks go
+    /// back to the file system. Where that is not supported (a block device, a file
+    /// system without holes) zeros are written instead.
+    fn discard(&self, offset: u64, len: u64) -> io::Result<()> {
+        if self.read_only {
+            return Err(io::ErrorKind::PermissionDenied.into());
+        }
+        let (Ok(off), Ok(n)) = (i64::try_from(offset), i64::try_from(len)) else {
+            return Err(io::ErrorKind::InvalidInput.into());
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        let flags = FallocateFlags::FALLOC_FL_PUNCH_HOLE | FallocateFlags::FALLOC_FL_KEEP_SIZE;
+        match fallocate(&self.file, flags, off, n) {
+            Ok(()) => Ok(()),
+            Err(nix::errno::Errno::EOPNOTSUPP | nix::errno::Errno::ENODEV) => {
+                crate::write_zeros(self, offset, len)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+    /// `lseek(SEEK_DATA)` / `lseek(SEEK_HOLE)`: a hole is unallocated. A block
+    /// device, or a file system without that support, reports all allocated.
+    fn extent(&self, offset: u64, end: u64) -> io::Result<Extent> {
+        let all = Extent { allocated: true, len: end.saturating_sub(offset).max(1) };
+        let Ok(off) = i64::try_from(offset) else { return Ok(all) };
+        let clamp = |to: i64| (to as u64).min(end).saturating_sub(offset).max(1);
+        match lseek(&self.file, off, Whence::SeekData) {
+            // Data at `offset`: allocated up to the next hole.
+            Ok(data) if data == off => match lseek(&self.file, off, Whence::SeekHole) {
+                Ok(hole) => Ok(Extent { allocated: true, len: clamp(hole) }),
+                Err(_) => Ok(all),
+            },
+            Ok(data) => Ok(Extent { allocated: false, len: clamp(data) }),
+            // ENXIO: no data from `offset` to the end of the file.
+            Err(nix::errno::Errno::ENXIO) => Ok(Extent { allocated: false, len: all.len }),
+            Err(_) => Ok(all),
+        }
+    }
+    /// `posix_fadvise(WILLNEED)`: the kernel starts reading ahead.
+    fn prefetch(&self, offset: u64, len: u64) -> io::Result<()> {
+        let (Ok(off), Ok(n)) = (i64::try_from(offset), i64::try_from(len)) else { return Ok(()) };
+        posix_fadvise(&self.file, off, n, PosixFadviseAdvice::POSIX_FADV_WILLNEED).map_err(io::Error::from)
+    }
 }
 
 #[cfg(test)]
@@ -211,6 +259,35 @@ mod tests {
         let e = FileImage::open(f.path(), OpenOptions::disk(false).block_size(0)).unwrap_err();
         assert!(matches!(e, OpenError::BadBlockSize { block_size: 0, .. }), "{e}");
         assert!(e.to_string().contains("block size 0"), "{e}");
+    }
+
+    #[test]
+    fn discard_punches_a_hole_and_extent_sees_it() {
+        let f = image(1 << 20);
+        let img = FileImage::open(f.path(), OpenOptions::disk(false)).unwrap();
+        img.write_at(0, &vec![0xAB; 1 << 20]).unwrap();
+        img.flush().unwrap();
+        let allocated = |f: &tempfile::NamedTempFile| {
+            use std::os::unix::fs::MetadataExt;
+            f.as_file().metadata().unwrap().blocks() * 512
+        };
+        let before = allocated(&f);
+        assert!(before >= 1 << 20, "{before}");
+        assert_eq!(img.extent(0, 1 << 20).unwrap(), Extent { allocated: true, len: 1 << 20 });
+        img.discard(256 * 1024, 512 * 1024).unwrap();
+        let after = allocated(&f);
+        assert!(after <= before - 512 * 1024, "{before} -> {after}");
+        let mut buf = vec![1u8; 1 << 20];
+        img.read_at(0, &mut buf).unwrap();
+        assert!(buf[..256 * 1024].iter().all(|&b| b == 0xAB));
+        assert!(buf[256 * 1024..768 * 1024].iter().all(|&b| b == 0));
+        assert!(buf[768 * 1024..].iter().all(|&b| b == 0xAB));
+        assert_eq!(img.extent(0, 1 << 20).unwrap(), Extent { allocated: true, len: 256 * 1024 });
+        assert_eq!(img.extent(256 * 1024, 1 << 20).unwrap(), Extent { allocated: false, len: 512 * 1024 });
+        assert_eq!(img.extent(300 * 1024, 400 * 1024).unwrap(), Extent { allocated: false, len: 100 * 1024 });
+        img.prefetch(0, 4096).unwrap();
+        let ro = FileImage::open(f.path(), OpenOptions::disk(true));
+        assert!(ro.is_err(), "still locked by the writer");
     }
 
     #[test]

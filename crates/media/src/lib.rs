@@ -42,6 +42,50 @@ pub trait BlockBackend: Send {
     fn flush(&self) -> io::Result<()>;
     /// Where the data lives, for status output and logs.
     fn location(&self) -> MediaLocation;
+
+    /// Makes `len` bytes from `offset` read as zeros and, where the backend can,
+    /// gives their storage back (thin provisioning: UNMAP, WRITE SAME with UNMAP).
+    /// The default writes zeros in bounded pieces; [`FileImage`] punches a hole.
+    fn discard(&self, offset: u64, len: u64) -> io::Result<()> {
+        write_zeros(self, offset, len)
+    }
+
+    /// Whether the bytes from `offset` have storage allocated, and how far (in bytes,
+    /// at least 1, at most to `end`) that state extends; GET LBA STATUS reports it.
+    /// The default says everything is allocated.
+    fn extent(&self, offset: u64, end: u64) -> io::Result<Extent> {
+        Ok(Extent { allocated: true, len: end.saturating_sub(offset).max(1) })
+    }
+
+    /// Advice that `len` bytes from `offset` will be read soon (PRE-FETCH); the
+    /// default does nothing.
+    fn prefetch(&self, _offset: u64, _len: u64) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// An allocation state and how many bytes it covers ([`BlockBackend::extent`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extent {
+    /// Storage is allocated (reads may return data); `false`: a hole that reads as zeros.
+    pub allocated: bool,
+    /// Bytes from the asked offset that share this state.
+    pub len: u64,
+}
+
+/// Size of the zero buffer [`write_zeros`] writes from.
+const ZERO_CHUNK: u64 = 64 * 1024;
+
+/// Writes `len` zero bytes at `offset` from one 64 KiB buffer (never a buffer of `len`).
+pub fn write_zeros<B: BlockBackend + ?Sized>(backend: &B, offset: u64, len: u64) -> io::Result<()> {
+    let zeros = vec![0u8; ZERO_CHUNK.min(len) as usize];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(ZERO_CHUNK) as usize;
+        backend.write_at(offset + done, zeros.get(..n).unwrap_or_default())?;
+        done += n as u64;
+    }
+    Ok(())
 }
 
 /// A medium the caller keeps a handle to (a test harness or an embedder that
@@ -67,6 +111,15 @@ impl<T: BlockBackend + Sync + ?Sized> BlockBackend for std::sync::Arc<T> {
     }
     fn location(&self) -> MediaLocation {
         (**self).location()
+    }
+    fn discard(&self, offset: u64, len: u64) -> io::Result<()> {
+        (**self).discard(offset, len)
+    }
+    fn extent(&self, offset: u64, end: u64) -> io::Result<Extent> {
+        (**self).extent(offset, end)
+    }
+    fn prefetch(&self, offset: u64, len: u64) -> io::Result<()> {
+        (**self).prefetch(offset, len)
     }
 }
 

@@ -29,4 +29,13 @@ impl<B: BlockBackend> BlockBackend for ReadOnly<B> {
     fn location(&self) -> MediaLocation {
         self.0.location()
     }
+    fn discard(&self, _offset: u64, _len: u64) -> io::Result<()> {
+        Err(io::ErrorKind::PermissionDenied.into())
+    }
+    fn extent(&self, offset: u64, end: u64) -> io::Result<crate::Extent> {
+        self.0.extent(offset, end)
+    }
+    fn prefetch(&self, offset: u64, len: u64) -> io::Result<()> {
+        self.0.prefetch(offset, len)
+    }
 }

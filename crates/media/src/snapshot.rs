@@ -4,7 +4,9 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::{BlockBackend, MediaLocation};
+use nix::fcntl::{FallocateFlags, fallocate};
+
+use crate::{BlockBackend, Extent, MediaLocation};
 
 /// Copy-on-write granularity. 64 KiB keeps the bitmap at 2 MiB per TiB of image
 /// while a 4 KiB guest write copies at most 60 KiB from the base.
@@ -217,6 +219,76 @@ impl BlockBackend for SnapshotImage {
     fn location(&self) -> MediaLocation {
         self.base.location()
     }
+    /// Whole clusters become holes in the overlay and are marked as living there, so
+    /// they read as zeros without touching the base; partial clusters get zeros written.
+    fn discard(&self, offset: u64, len: u64) -> io::Result<()> {
+        let end = offset.checked_add(len).filter(|&e| e <= self.len).ok_or(io::ErrorKind::UnexpectedEof)?;
+        let first_whole = offset.div_ceil(CLUSTER) * CLUSTER;
+        let last_whole = if end == self.len { end } else { end / CLUSTER * CLUSTER };
+        if first_whole >= last_whole {
+            return crate::write_zeros(self, offset, len);
+        }
+        crate::write_zeros(self, offset, first_whole - offset)?;
+        {
+            let mut map = self.written.lock().unwrap_or_else(|e| e.into_inner());
+            let (Ok(at), Ok(n)) = (i64::try_from(first_whole), i64::try_from(last_whole - first_whole))
+            else {
+                return Err(io::ErrorKind::InvalidInput.into());
+            };
+            let flags = FallocateFlags::FALLOC_FL_PUNCH_HOLE | FallocateFlags::FALLOC_FL_KEEP_SIZE;
+            if fallocate(&self.overlay, flags, at, n).is_err() {
+                drop(map);
+                return crate::write_zeros(self, offset, len);
+            }
+            for cluster in first_whole / CLUSTER..last_whole.div_ceil(CLUSTER) {
+                Self::mark(&mut map, cluster);
+            }
+        }
+        crate::write_zeros(self, last_whole, end - last_whole)
+    }
+    /// A cluster in the overlay is allocated where the overlay file has data; one
+    /// still in the base is as the base says. Looks at most 4096 clusters ahead.
+    fn extent(&self, offset: u64, end: u64) -> io::Result<Extent> {
+        let end = end.min(self.len);
+        let state = |pos: u64| -> io::Result<Extent> {
+            let cluster_end = (pos / CLUSTER + 1) * CLUSTER;
+            let stop = cluster_end.min(end);
+            let written =
+                Self::is_written(&self.written.lock().unwrap_or_else(|e| e.into_inner()), pos / CLUSTER);
+            if written { overlay_extent(&self.overlay, pos, stop) } else { self.base.extent(pos, stop) }
+        };
+        let first = state(offset)?;
+        let mut len = first.len;
+        for _ in 0..4096 {
+            let pos = offset.saturating_add(len);
+            if pos >= end {
+                break;
+            }
+            let next = state(pos)?;
+            if next.allocated != first.allocated {
+                break;
+            }
+            len += next.len;
+        }
+        Ok(Extent { allocated: first.allocated, len })
+    }
+}
+
+/// Allocation of the overlay file between `offset` and `end` (SEEK_DATA / SEEK_HOLE).
+fn overlay_extent(overlay: &File, offset: u64, end: u64) -> io::Result<Extent> {
+    use nix::unistd::{Whence, lseek};
+    let all = Extent { allocated: true, len: end.saturating_sub(offset).max(1) };
+    let Ok(off) = i64::try_from(offset) else { return Ok(all) };
+    let clamp = |to: i64| (to as u64).min(end).saturating_sub(offset).max(1);
+    match lseek(overlay, off, Whence::SeekData) {
+        Ok(data) if data == off => match lseek(overlay, off, Whence::SeekHole) {
+            Ok(hole) => Ok(Extent { allocated: true, len: clamp(hole) }),
+            Err(_) => Ok(all),
+        },
+        Ok(data) => Ok(Extent { allocated: false, len: clamp(data) }),
+        Err(nix::errno::Errno::ENXIO) => Ok(Extent { allocated: false, len: all.len }),
+        Err(_) => Ok(all),
+    }
 }
 
 #[cfg(test)]
@@ -281,6 +353,26 @@ mod tests {
         snap.persist_to(&kept).unwrap();
         assert_eq!(std::fs::read(&kept).unwrap(), expect);
         assert!(snap.persist_to(&kept).is_err(), "never overwrites");
+    }
+
+    #[test]
+    fn discard_reads_zeros_leaves_the_base_and_shows_as_holes() {
+        let len = 4 * CLUSTER as usize;
+        let base = Arc::new(MemoryImage::from_bytes(vec![0x5A; len], 512, true));
+        let snap = SnapshotImage::new(Box::new(Shared(base.clone())), tempfile::tempfile().unwrap()).unwrap();
+        // From the middle of cluster 0 to the middle of cluster 3: two whole clusters punched.
+        let (off, n) = (CLUSTER / 2, 3 * CLUSTER);
+        snap.discard(off, n).unwrap();
+        let mut got = vec![0u8; len];
+        snap.read_at(0, &mut got).unwrap();
+        let mut expect = vec![0x5Au8; len];
+        expect[off as usize..(off + n) as usize].fill(0);
+        assert_eq!(got, expect);
+        assert_eq!(base.contents(), vec![0x5A; len], "base unchanged");
+        let hole = snap.extent(CLUSTER, len as u64).unwrap();
+        assert_eq!(hole, Extent { allocated: false, len: 2 * CLUSTER });
+        assert!(snap.extent(0, len as u64).unwrap().allocated);
+        assert!(snap.discard(len as u64 - 512, 1024).is_err(), "past the end");
     }
 
     #[test]

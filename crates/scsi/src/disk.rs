@@ -14,11 +14,15 @@ pub fn read_capacity_10(m: &Medium) -> Vec<u8> {
 }
 
 /// READ CAPACITY(16) parameter data, 32 bytes (SBC-3 table 66): no protection,
-/// one logical block per physical block, no thin provisioning.
-pub fn read_capacity_16(m: &Medium) -> Vec<u8> {
+/// one logical block per physical block; a disk (`thin`) is thin provisioned with
+/// LBPME and LBPRZ (unmapped blocks read as zeros; see `provisioning`).
+pub fn read_capacity_16(m: &Medium, thin: bool) -> Vec<u8> {
     let mut b = vec![0u8; 32];
     b[0..8].copy_from_slice(&m.blocks.saturating_sub(1).to_be_bytes());
     b[8..12].copy_from_slice(&m.block_size.to_be_bytes());
+    if thin {
+        b[14] = 0xC0; // LBPME, LBPRZ
+    }
     b
 }
 

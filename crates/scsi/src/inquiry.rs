@@ -45,18 +45,30 @@ pub fn serial_bytes(serial: &str) -> Vec<u8> {
     s
 }
 
-/// Standard INQUIRY data, 36 bytes (SPC-4 table 142). `kind` is `None` for a LUN
-/// that does not exist.
+/// Version descriptors of a disk (SPC-4 table 145): SPC-3, SBC-3 (libiscsi's
+/// suite and other hosts read "SBC-3" from here), USB Mass Storage BOT 1.0.
+const DISK_VERSIONS: [u16; 3] = [0x0300, 0x04C0, 0x1730];
+/// Standard data with the version descriptors (bytes 58..74).
+const DISK_STANDARD_LEN: usize = 74;
+
+/// Standard INQUIRY data (SPC-4 table 142): 36 bytes, 74 with the version
+/// descriptors for a disk. `kind` is `None` for a LUN that does not exist.
 pub fn standard(kind: Option<LunKind>) -> Vec<u8> {
-    let mut b = vec![0u8; STANDARD_LEN];
+    let len = if kind == Some(LunKind::Disk) { DISK_STANDARD_LEN } else { STANDARD_LEN };
+    let mut b = vec![0u8; len];
     b[0] = kind.map_or(NO_LUN_PERIPHERAL, peripheral_type);
     b[1] = 0x80; // RMB: removable medium (disks too: the operator can eject/insert)
     b[2] = VERSION_SPC3;
     b[3] = 0x02; // response data format 2
-    b[4] = (STANDARD_LEN - 5) as u8; // additional length
+    b[4] = (len - 5) as u8; // additional length
     b[8..16].copy_from_slice(VENDOR);
     b[16..32].copy_from_slice(&ascii_field::<16>(product(kind.unwrap_or(LunKind::Disk))));
     b[32..36].copy_from_slice(&ascii_field::<4>(&revision()));
+    if len == DISK_STANDARD_LEN {
+        for (i, v) in DISK_VERSIONS.iter().enumerate() {
+            b[58 + 2 * i..60 + 2 * i].copy_from_slice(&v.to_be_bytes());
+        }
+    }
     b
 }
 
@@ -68,15 +80,28 @@ fn revision() -> String {
     format!("{major}.{minor}")
 }
 
-/// VPD pages we serve, ascending (SPC-4 §7.8.14 requires the list sorted).
-const VPD_PAGES: [u8; 3] = [0x00, 0x80, 0x83];
+/// VPD pages each kind serves, ascending (SPC-4 §7.8.14 requires the list sorted).
+fn vpd_pages(kind: LunKind) -> &'static [u8] {
+    match kind {
+        // Block Limits, Block Device Characteristics, Logical Block Provisioning (SBC-3 §6.5).
+        LunKind::Disk => &[0x00, 0x80, 0x83, 0xB0, 0xB1, 0xB2],
+        LunKind::Optical => &[0x00, 0x80, 0x83],
+    }
+}
 
-/// A VPD page, or 05/24/00 for a page we do not have.
-pub fn vpd(kind: LunKind, page: u8, serial: &str) -> Result<Vec<u8>, Sense> {
+/// A VPD page, or 05/24/00 for a page we do not have. `block_size` is the
+/// medium's (Block Limits counts in blocks).
+pub fn vpd(kind: LunKind, page: u8, serial: &str, block_size: u32) -> Result<Vec<u8>, Sense> {
+    if !vpd_pages(kind).contains(&page) {
+        return Err(Sense::INVALID_FIELD_IN_CDB);
+    }
     let body = match page {
-        0x00 => VPD_PAGES.to_vec(),
+        0x00 => vpd_pages(kind).to_vec(),
         0x80 => serial_bytes(serial),
         0x83 => device_identification(serial),
+        0xB0 => crate::provisioning::block_limits(block_size),
+        0xB1 => crate::provisioning::block_device_characteristics(),
+        0xB2 => crate::provisioning::logical_block_provisioning(),
         _ => return Err(Sense::INVALID_FIELD_IN_CDB),
     };
     let mut b = Vec::with_capacity(4 + body.len());

@@ -21,17 +21,21 @@
 //! READ TOC, ...) are built whole and truncated to the allocation length.
 //!
 //! Modules, one concern each:
-//! - `cdb`: the opcode table and total CDB decoding into typed commands;
+//! - `opcodes`: the one opcode table (dispatch and REPORT SUPPORTED OPERATION CODES);
+//! - `cdb`: total CDB decoding into typed commands;
 //! - `sense`: fixed-format sense data and the per-LUN unit-attention queue;
 //! - `target`: dispatch (unit attention → opcode → CDB → medium checks) and data stages;
 //! - `lun`: medium, tray, lock and media-change state of one logical unit;
 //! - `geometry`: which block sizes and media each kind of LUN accepts;
 //! - `inquiry`, `mode`, `disk`: SPC/SBC responses;
+//! - `provisioning`: thin provisioning (UNMAP, WRITE SAME, GET LBA STATUS) and VPD B0h-B2h;
+//! - `compare_and_write`: COMPARE AND WRITE;
 //! - `optical`, `get_configuration`, `events`: MMC responses (TOC, profiles/features, GESN).
 
 #![warn(missing_docs)]
 
 mod cdb;
+mod compare_and_write;
 mod disk;
 mod events;
 mod geometry;
@@ -39,7 +43,9 @@ mod get_configuration;
 mod inquiry;
 mod lun;
 mod mode;
+mod opcodes;
 mod optical;
+mod provisioning;
 pub mod sense;
 mod target;
 

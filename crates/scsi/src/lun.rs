@@ -65,6 +65,9 @@ pub struct Lun {
     pub generation: u64,
     pub bytes_read: u64,
     pub bytes_written: u64,
+    /// The host has sent the SCSI-2 LUN field in CDB byte 1 (EDK2); see
+    /// `target::without_scsi2_lun`.
+    pub scsi2_lun: bool,
 }
 
 impl Lun {
@@ -86,6 +89,7 @@ impl Lun {
             generation: 0,
             bytes_read: 0,
             bytes_written: 0,
+            scsi2_lun: false,
         }
     }
 

@@ -33,6 +33,13 @@ fn caching() -> Vec<u8> {
     p
 }
 
+/// Control page (SPC-4 §7.5.7): TST 0, GLTSD (no saved log parameters),
+/// QUEUE ALGORITHM MODIFIER 0, QERR 0, fixed-format sense (D_SENSE 0), SWP 0,
+/// busy timeout unlimited. Nothing in it is changeable.
+fn control() -> Vec<u8> {
+    vec![0x0A, 0x0A, 0x02, 0x00, 0x00, 0x00, 0, 0, 0xFF, 0xFF, 0, 0]
+}
+
 /// Informational Exceptions Control page (SPC-4 §7.5.8): DEXCPT=1, nothing to report.
 fn informational_exceptions() -> Vec<u8> {
     vec![0x1C, 0x0A, 0x08, 0, 0, 0, 0, 0, 0, 0, 0, 0]
@@ -73,7 +80,7 @@ fn capabilities(locked: bool) -> Vec<u8> {
 /// Page codes of a LUN kind, ascending (the order 0x3F returns them in).
 fn pages(kind: LunKind) -> &'static [u8] {
     match kind {
-        LunKind::Disk => &[0x01, 0x08, 0x1C],
+        LunKind::Disk => &[0x01, 0x08, 0x0A, 0x1C],
         LunKind::Optical => &[0x01, 0x0E, 0x1A, 0x1C, 0x2A],
     }
 }
@@ -82,6 +89,7 @@ fn page(lun: &Lun, code: u8) -> Vec<u8> {
     match code {
         0x01 => rw_error_recovery(),
         0x08 => caching(),
+        0x0A => control(),
         0x0E => cd_audio_control(),
         0x1A => power_condition(),
         0x1C => informational_exceptions(),

@@ -48,6 +48,8 @@ impl Sense {
     pub const WRITE_ERROR: Sense = Sense::new(key::MEDIUM_ERROR, 0x0C, 0x00);
     /// 05/1A/00 PARAMETER LIST LENGTH ERROR: the parameter list length does not fit the data.
     pub const PARAMETER_LIST_LENGTH_ERROR: Sense = Sense::new(key::ILLEGAL_REQUEST, 0x1A, 0x00);
+    /// 05/26/00 INVALID FIELD IN PARAMETER LIST: UNMAP naming more than the limits allow.
+    pub const INVALID_FIELD_IN_PARAMETER_LIST: Sense = Sense::new(key::ILLEGAL_REQUEST, 0x26, 0x00);
     /// 05/20/00 INVALID COMMAND OPERATION CODE: an opcode this LUN does not implement.
     pub const INVALID_OPCODE: Sense = Sense::new(key::ILLEGAL_REQUEST, 0x20, 0x00);
     /// 05/21/00 LOGICAL BLOCK ADDRESS OUT OF RANGE: LBA + length beyond the medium.

@@ -6,10 +6,11 @@ use tracing::{debug, trace, warn};
 use vstick_media::BlockBackend;
 
 use crate::cdb::{self, Command, op};
-use crate::lun::Lun;
+use crate::lun::{Lun, Medium};
+use crate::opcodes::{self, Lookup};
 use crate::sense::Sense;
 use crate::{DataStage, LunConfig, LunKind, LunStatus, MediaError, Status};
-use crate::{disk, events, get_configuration, inquiry, mode, optical};
+use crate::{compare_and_write, disk, events, get_configuration, inquiry, mode, optical, provisioning};
 
 /// Scratch size for VERIFY with BYTCHK=1 (compared piecewise, never whole).
 const COMPARE_CHUNK: usize = 64 * 1024;
@@ -34,15 +35,48 @@ enum Outcome {
         len: u32,
     },
     Discard(u32),
+    /// A small parameter list to gather, then act on in `end`.
+    Collect {
+        len: u32,
+        then: Pending,
+    },
+}
+
+/// What a gathered parameter list is for.
+#[derive(Debug, Clone, Copy)]
+enum Pending {
+    Unmap,
+    WriteSame { lba: u64, blocks: u64, unmap: bool },
+    CompareAndWrite { lba: u64, blocks: u8, fua: bool },
 }
 
 enum Stage {
     None,
-    Buffer { data: Vec<u8>, pos: usize },
-    Read { offset: u64, remaining: u64 },
-    Write { offset: u64, remaining: u64 },
-    Compare { offset: u64, remaining: u64 },
-    Discard { remaining: u64 },
+    Buffer {
+        data: Vec<u8>,
+        pos: usize,
+    },
+    Read {
+        offset: u64,
+        remaining: u64,
+    },
+    Write {
+        offset: u64,
+        remaining: u64,
+    },
+    Compare {
+        offset: u64,
+        remaining: u64,
+    },
+    Discard {
+        remaining: u64,
+    },
+    /// Bounded by the command: a 16-bit UNMAP list, one block, or 2 × 128 blocks.
+    Collect {
+        data: Vec<u8>,
+        want: usize,
+        then: Pending,
+    },
 }
 
 /// The command between `begin` and `end`.
@@ -130,9 +164,11 @@ impl Target {
         let index = usize::from(lun);
         let count = self.luns.len();
         let mut scratch = [0u8; 16];
-        let cdb = without_scsi2_lun(lun, cdb, &mut scratch);
         let (outcome, generation) = match self.luns.get_mut(index) {
-            Some(l) => (dispatch(l, count, cdb), l.generation),
+            Some(l) => {
+                let cdb = without_scsi2_lun(l, lun, cdb, &mut scratch);
+                (dispatch(l, count, cdb), l.generation)
+            }
             None => (no_such_lun(cdb), 0),
         };
         let lun_index = (index < count).then_some(index);
@@ -160,6 +196,15 @@ impl Target {
             Outcome::Discard(len) => {
                 let intent = if len == 0 { DataStage::None } else { DataStage::Out(len) };
                 (Stage::Discard { remaining: u64::from(len) }, None, false, intent)
+            }
+            Outcome::Collect { len, then } => {
+                let want = len as usize;
+                (
+                    Stage::Collect { data: Vec::with_capacity(want), want, then },
+                    None,
+                    false,
+                    DataStage::Out(len),
+                )
             }
         };
         self.active = Some(Active { lun: lun_index, stage, failure, flush, generation });
@@ -261,6 +306,10 @@ impl Target {
             Stage::Discard { remaining } => {
                 *remaining = remaining.saturating_sub(data.len() as u64);
             }
+            Stage::Collect { data: buf, want, .. } => {
+                let n = want.saturating_sub(buf.len()).min(data.len());
+                buf.extend_from_slice(data.get(..n).unwrap_or_default());
+            }
             _ => warn!("data-out during a command without one"),
         }
     }
@@ -276,6 +325,9 @@ impl Target {
         let mut failure = active.failure;
         let lun = active.lun.and_then(|i| self.luns.get_mut(i));
         if let Some(lun) = lun {
+            if let (None, Stage::Collect { data, then, .. }) = (failure, &active.stage) {
+                failure = finish(lun, active.generation, *then, data);
+            }
             if failure.is_none() && active.flush {
                 failure = flush_medium(lun, active.generation);
             }
@@ -366,6 +418,38 @@ fn flush_medium(lun: &Lun, generation: u64) -> Option<Sense> {
     }
 }
 
+/// The medium the command began with, if it is still loaded.
+fn current(lun: &Lun, generation: u64) -> Option<&Medium> {
+    if lun.generation != generation {
+        return None;
+    }
+    lun.loaded()
+}
+
+/// Acts on a gathered parameter list (UNMAP, WRITE SAME, COMPARE AND WRITE).
+fn finish(lun: &mut Lun, generation: u64, then: Pending, data: &[u8]) -> Option<Sense> {
+    let Some(m) = current(lun, generation) else { return Some(Sense::MEDIUM_NOT_PRESENT) };
+    let result = match then {
+        Pending::Unmap => provisioning::unmap(m, data).map(|_| 0),
+        Pending::WriteSame { lba, blocks, unmap } => provisioning::write_same(m, lba, blocks, unmap, data),
+        Pending::CompareAndWrite { lba, blocks, fua } => {
+            compare_and_write::compare_and_write(m, lba, blocks, data).and_then(|n| {
+                if fua {
+                    m.backend.flush().map_err(|_| Sense::WRITE_ERROR)?;
+                }
+                Ok(n)
+            })
+        }
+    };
+    match result {
+        Ok(written) => {
+            lun.bytes_written += written;
+            None
+        }
+        Err(sense) => Some(sense),
+    }
+}
+
 /// VERIFY with BYTCHK=1: compares `data` with the medium at `offset`, piecewise.
 fn compare(backend: &dyn BlockBackend, offset: u64, data: &[u8]) -> Result<(), Sense> {
     let mut scratch = vec![0u8; COMPARE_CHUNK.min(data.len())];
@@ -386,8 +470,10 @@ fn compare(backend: &dyn BlockBackend, offset: u64, data: &[u8]) -> Result<(), S
 
 /// Commands addressed to a LUN that does not exist (SPC-4 §6.4.2, §6.39).
 fn no_such_lun(cdb: &[u8]) -> Outcome {
-    let Some(&opcode) = cdb.first() else { return Outcome::Fail(Sense::LUN_NOT_SUPPORTED) };
-    let decoded = cdb::lookup(opcode, LunKind::Disk).map(|info| cdb::decode(info, cdb));
+    let decoded = match opcodes::lookup_cdb(cdb, LunKind::Disk) {
+        Lookup::Found(info) => Some(cdb::decode(info, cdb)),
+        _ => None,
+    };
     match decoded {
         Some(Ok(Command::Inquiry { evpd: false, alloc, .. })) => {
             Outcome::Data(inquiry::standard(None), u32::from(alloc))
@@ -399,21 +485,36 @@ fn no_such_lun(cdb: &[u8]) -> Outcome {
     }
 }
 
-/// Unit attention, opcode, CDB and medium checks, in that order, then the command.
-/// SCSI-2 carried the LUN in CDB byte 1 bits 7:5 (SCSI-2 §7.2.2), and EDK2's
-/// UsbMassStorageDxe still puts it there in every command it sends
-/// (`USB_BOOT_LUN`: TEST UNIT READY, INQUIRY, REQUEST SENSE, MODE SENSE(6),
-/// READ CAPACITY(10), READ/WRITE(10) and (16)). SPC-3 made those bits
-/// reserved and SBC-3 reused them as RDPROTECT/WRPROTECT, which we refuse
-/// unless 0 (no protection information), so UEFI could not read any LUN but 0.
-/// When the bits name the LUN the transport addressed (its low three bits, all
-/// the field holds), they are that old LUN field and are cleared; any other
-/// value is left for the decoder to judge. No opcode we implement gives these
-/// bits a meaning other than the old LUN field or protection.
-fn without_scsi2_lun<'a>(lun: u8, cdb: &'a [u8], scratch: &'a mut [u8; 16]) -> &'a [u8] {
+/// The SCSI-2 LUN field (SCSI-2 §7.2.2: CDB byte 1 bits 7:5), which EDK2's
+/// UsbMassStorageDxe still fills in every command it sends (`USB_BOOT_LUN`: TEST
+/// UNIT READY, INQUIRY, REQUEST SENSE, MODE SENSE(6), READ CAPACITY(10),
+/// READ/WRITE(10) and (16)). SPC-3 made those bits reserved and SBC-3 reused them
+/// as RDPROTECT/WRPROTECT/VRPROTECT, which we refuse unless 0 (no protection
+/// information), so UEFI could not read any LUN but 0 if they were taken as such.
+///
+/// The two are told apart per LUN, by what the host has shown: in a command whose
+/// bits 7:5 are reserved today (its usage mask has none of them: TEST UNIT READY,
+/// INQUIRY, REQUEST SENSE, MODE SENSE(6), READ CAPACITY(10), ...), bits equal to
+/// the LUN the transport addressed (its low three bits, all the field holds) can
+/// only be the old LUN field: they are cleared, and the LUN remembers that this
+/// host speaks SCSI-2 addressing. From then on the same value is cleared in the
+/// commands where the bits mean protection too. A host that never sent the old
+/// field (Linux, Windows, macOS, libiscsi) keeps the modern meaning: READ(10) with
+/// RDPROTECT=1 to LUN 1 is refused (05/24/00). EDK2 always sends INQUIRY or TEST
+/// UNIT READY first, so it is recognised before its first READ.
+fn without_scsi2_lun<'a>(l: &mut Lun, lun: u8, cdb: &'a [u8], scratch: &'a mut [u8; 16]) -> &'a [u8] {
     let scsi2_lun = lun & 0x07;
     let Some(&byte1) = cdb.get(1) else { return cdb };
     if scsi2_lun == 0 || byte1 >> 5 != scsi2_lun {
+        return cdb;
+    }
+    let reserved = match opcodes::lookup_cdb(cdb, l.kind) {
+        Lookup::Found(info) => info.usage.get(1).is_some_and(|u| u & 0xE0 == 0),
+        _ => true,
+    };
+    if reserved {
+        l.scsi2_lun = true;
+    } else if !l.scsi2_lun {
         return cdb;
     }
     let Some(copy) = scratch.get_mut(..cdb.len()) else { return cdb };
@@ -425,13 +526,18 @@ fn without_scsi2_lun<'a>(lun: u8, cdb: &'a [u8], scratch: &'a mut [u8; 16]) -> &
     copy
 }
 
+/// Unit attention, opcode, CDB and medium checks, in that order, then the command.
 fn dispatch(lun: &mut Lun, count: usize, cdb: &[u8]) -> Outcome {
     let opcode = cdb.first().copied();
     if opcode != Some(op::REQUEST_SENSE) {
         // Sense describes the last command only (SPC-4 §5.12).
         lun.sense = None;
     }
-    let info = opcode.and_then(|o| cdb::lookup(o, lun.kind));
+    let looked_up = opcodes::lookup_cdb(cdb, lun.kind);
+    let info = match looked_up {
+        Lookup::Found(info) => Some(info),
+        _ => None,
+    };
     // SPC-4 §5.14 / MMC-6 §4.1.6.1: a pending unit attention fails every command
     // but INQUIRY, REPORT LUNS, REQUEST SENSE, GET CONFIGURATION and GESN.
     if !info.is_some_and(|i| i.ua_exempt)
@@ -440,10 +546,9 @@ fn dispatch(lun: &mut Lun, count: usize, cdb: &[u8]) -> Outcome {
         return Outcome::Fail(ua);
     }
     let Some(info) = info else {
-        return Outcome::Fail(if opcode.is_some() {
-            Sense::INVALID_OPCODE
-        } else {
-            Sense::INVALID_FIELD_IN_CDB
+        return Outcome::Fail(match (opcode, looked_up) {
+            (Some(_), Lookup::UnknownServiceAction) | (None, _) => Sense::INVALID_FIELD_IN_CDB,
+            _ => Sense::INVALID_OPCODE,
         });
     };
     trace!(command = info.name, "begin");
@@ -477,7 +582,12 @@ fn execute(lun: &mut Lun, count: usize, command: Command) -> Outcome {
         C::Inquiry { evpd: false, alloc, .. } => {
             Outcome::Data(inquiry::standard(Some(lun.kind)), u32::from(alloc))
         }
-        C::Inquiry { evpd: true, page, alloc } => data(inquiry::vpd(lun.kind, page, &lun.serial), alloc),
+        C::Inquiry { evpd: true, page, alloc } => {
+            data(inquiry::vpd(lun.kind, page, &lun.serial, lun.block_size()), alloc)
+        }
+        C::ReportOpcodes { rctd, options, opcode, service_action, alloc } => {
+            data(opcodes::report_supported_opcodes(lun.kind, rctd, options, opcode, service_action), alloc)
+        }
         C::ModeSelect { param_len } => Outcome::Discard(u32::from(param_len)),
         C::ModeSense { ten, dbd, llbaa, pc, page, subpage, alloc } => {
             let req = mode::ModeSenseRequest { ten, dbd, llbaa, pc, page, subpage };
@@ -519,7 +629,7 @@ fn execute(lun: &mut Lun, count: usize, command: Command) -> Outcome {
         C::GetPerformance => Outcome::Data(optical::performance_header(), u32::MAX),
         // Everything below needs the loaded medium (the table's needs_medium).
         other => match lun.loaded() {
-            Some(m) => with_medium(m, other),
+            Some(m) => with_medium(m, lun.kind, other),
             None => Outcome::Fail(Sense::MEDIUM_NOT_PRESENT),
         },
     }
@@ -539,11 +649,57 @@ fn block_range(m: &crate::lun::Medium, lba: u64, blocks: u32) -> Result<(u64, u3
     Ok((offset, len))
 }
 
-fn with_medium(m: &crate::lun::Medium, command: Command) -> Outcome {
+fn with_medium(m: &Medium, kind: LunKind, command: Command) -> Outcome {
     use Command as C;
     match command {
         C::ReadCapacity10 => Outcome::Data(disk::read_capacity_10(m), 8),
-        C::ReadCapacity16 { alloc } => Outcome::Data(disk::read_capacity_16(m), alloc),
+        C::ReadCapacity16 { alloc } => Outcome::Data(disk::read_capacity_16(m, kind == LunKind::Disk), alloc),
+        C::Unmap { .. } | C::WriteSame { .. } | C::CompareAndWrite { .. } if m.read_only => {
+            Outcome::Fail(Sense::WRITE_PROTECTED)
+        }
+        C::Unmap { param_len: 0 } => Outcome::Good,
+        C::Unmap { param_len } if param_len < 8 => Outcome::Fail(Sense::PARAMETER_LIST_LENGTH_ERROR),
+        C::Unmap { param_len } => Outcome::Collect { len: u32::from(param_len), then: Pending::Unmap },
+        C::WriteSame { lba, blocks, unmap, ndob } => match provisioning::write_same_range(m, lba, blocks) {
+            Ok(blocks) if ndob => {
+                let zeros = vec![0u8; m.block_size as usize];
+                match provisioning::write_same(m, lba, blocks, unmap, &zeros) {
+                    Ok(_) => Outcome::Good,
+                    Err(s) => Outcome::Fail(s),
+                }
+            }
+            Ok(blocks) => {
+                Outcome::Collect { len: m.block_size, then: Pending::WriteSame { lba, blocks, unmap } }
+            }
+            Err(s) => Outcome::Fail(s),
+        },
+        C::CompareAndWrite { blocks, .. } if blocks > provisioning::MAX_COMPARE_AND_WRITE_BLOCKS => {
+            Outcome::Fail(Sense::INVALID_FIELD_IN_CDB)
+        }
+        C::CompareAndWrite { lba, blocks, fua } => match block_range(m, lba, u32::from(blocks)) {
+            Ok((_, 0)) => Outcome::Good,
+            Ok((_, len)) => {
+                Outcome::Collect { len: 2 * len, then: Pending::CompareAndWrite { lba, blocks, fua } }
+            }
+            Err(s) => Outcome::Fail(s),
+        },
+        C::Prefetch { lba, blocks } => {
+            // NUMBER OF LOGICAL BLOCKS 0: through the last block (SBC-3 §5.10).
+            if !m.in_range(lba, u64::from(blocks)) || lba >= m.blocks {
+                return Outcome::Fail(Sense::LBA_OUT_OF_RANGE);
+            }
+            let blocks = if blocks == 0 { m.blocks - lba } else { u64::from(blocks) };
+            let bs = u64::from(m.block_size);
+            // Advice only: a backend that cannot take it still answers GOOD.
+            if let Err(e) = m.backend.prefetch(lba * bs, blocks * bs) {
+                debug!(error = %e, "PRE-FETCH advice refused");
+            }
+            Outcome::Good
+        }
+        C::GetLbaStatus { lba, alloc } => data(provisioning::get_lba_status(m, lba, alloc), alloc),
+        C::ReadDefectData { twelve, request, alloc } => {
+            Outcome::Data(provisioning::read_defect_data(twelve, request), alloc)
+        }
         C::Read { lba, blocks, fua: _ } => match block_range(m, lba, blocks) {
             Ok((_, 0)) => Outcome::Good,
             Ok((offset, len)) => Outcome::Read { offset, len },

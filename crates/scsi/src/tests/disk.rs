@@ -12,13 +12,20 @@ fn inquiry_standard_data() {
         0x80, // RMB: removable
         0x05, // version: SPC-3
         0x02, // response data format 2
-        31,   // additional length
+        69,   // additional length: 74 bytes with the version descriptors
         0, 0, 0, // flags
     ];
     want.extend_from_slice(b"vstick  "); // vendor
     want.extend_from_slice(b"USB Disk        "); // product
     want.extend_from_slice(b"0.1 "); // revision from the crate version
     assert_eq!(d, want);
+    let d = h.cmd(0, &[0x12, 0, 0, 0, 255, 0]).good();
+    assert_eq!(d.len(), 74);
+    assert_eq!(
+        &d[58..74],
+        &[0x03, 0x00, 0x04, 0xC0, 0x17, 0x30, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        "version descriptors SPC-3, SBC-3 (libiscsi's suite reads it), USB BOT"
+    );
 }
 
 #[test]
@@ -26,7 +33,7 @@ fn inquiry_truncates_to_allocation_length() {
     let mut h = Host::ready(vec![disk(64, 512, false)]);
     let r = h.cmd(0, &[0x12, 0, 0, 0, 5, 0]);
     assert_eq!(r.stage, DataStage::In(5));
-    assert_eq!(r.good(), vec![0x00, 0x80, 0x05, 0x02, 31]);
+    assert_eq!(r.good(), vec![0x00, 0x80, 0x05, 0x02, 69]);
     let r = h.cmd(0, &[0x12, 0, 0, 0, 0, 0]);
     assert_eq!(r.stage, DataStage::None, "allocation length 0: no data");
     assert_eq!(r.status, Status::Good);
@@ -36,7 +43,10 @@ fn inquiry_truncates_to_allocation_length() {
 fn inquiry_vpd_pages() {
     let mut h = Host::ready(vec![disk(64, 512, false)]);
     // Supported pages.
-    assert_eq!(h.cmd(0, &[0x12, 1, 0x00, 0, 255, 0]).good(), vec![0x00, 0x00, 0x00, 0x03, 0x00, 0x80, 0x83]);
+    assert_eq!(
+        h.cmd(0, &[0x12, 1, 0x00, 0, 255, 0]).good(),
+        vec![0x00, 0x00, 0x00, 0x06, 0x00, 0x80, 0x83, 0xB0, 0xB1, 0xB2]
+    );
     // Unit serial number.
     let mut want = vec![0x00, 0x80, 0x00, 0x08];
     want.extend_from_slice(b"DISK0001");
@@ -55,7 +65,7 @@ fn inquiry_vpd_pages() {
 #[test]
 fn inquiry_invalid_requests() {
     let mut h = Host::ready(vec![disk(64, 512, false)]);
-    h.expect_check(0, &[0x12, 1, 0xB0, 0, 255, 0], Sense::INVALID_FIELD_IN_CDB); // unsupported VPD
+    h.expect_check(0, &[0x12, 1, 0xB3, 0, 255, 0], Sense::INVALID_FIELD_IN_CDB); // unsupported VPD
     h.expect_check(0, &[0x12, 0, 0x80, 0, 255, 0], Sense::INVALID_FIELD_IN_CDB); // page without EVPD
 }
 
@@ -115,6 +125,7 @@ fn read_capacity_10_and_16() {
     let mut want = vec![0u8; 32];
     want[7] = 63; // last LBA
     want[8..12].copy_from_slice(&512u32.to_be_bytes());
+    want[14] = 0xC0; // LBPME, LBPRZ: thin provisioned, unmapped blocks read as zeros
     assert_eq!(d, want);
     // Allocation length respected.
     assert_eq!(h.cmd(0, &read_capacity16(12)).good(), want[..12].to_vec());
@@ -331,12 +342,12 @@ fn mode_sense_6_all_pages_allocation_4_like_firmware() {
     let mut h = Host::ready(vec![disk(64, 512, true)]);
     let r = h.cmd(0, &[0x1A, 0, 0x3F, 0, 4, 0]);
     assert_eq!(r.stage, DataStage::In(4));
-    let total = 4 + 8 + 12 + 20 + 12;
+    let total = 4 + 8 + 12 + 20 + 12 + 12;
     assert_eq!(r.good(), vec![(total - 1) as u8, 0, 0x90, 8]);
     let d = h.cmd(0, &[0x1A, 0, 0x3F, 0, 255, 0]).good();
     assert_eq!(d.len(), total);
     // Pages in ascending order after the descriptor.
-    assert_eq!((d[12], d[24], d[44]), (0x01, 0x08, 0x1C));
+    assert_eq!((d[12], d[24], d[44], d[56]), (0x01, 0x08, 0x0A, 0x1C));
     // 0x3F/0xFF (all pages and subpages) is the same here.
     assert_eq!(h.cmd(0, &[0x1A, 0, 0x3F, 0xFF, 255, 0]).good(), d);
 }
@@ -463,7 +474,7 @@ fn empty_disk() {
     // INQUIRY and MODE SENSE still answer.
     assert_eq!(h.cmd(0, &[0x12, 0, 0, 0, 36, 0]).good().len(), 36);
     let d = h.cmd(0, &[0x1A, 0, 0x3F, 0, 255, 0]).good();
-    assert_eq!(&d[..12], &[55, 0, 0x10, 8, 0, 0, 0, 0, 0, 0, 0x02, 0x00]);
+    assert_eq!(&d[..12], &[67, 0, 0x10, 8, 0, 0, 0, 0, 0, 0, 0x02, 0x00]);
 }
 
 #[test]

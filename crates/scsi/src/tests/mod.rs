@@ -6,7 +6,9 @@ mod firmware;
 mod media_change;
 mod optical;
 mod props;
+mod provisioning;
 mod unit_attention;
+mod windows;
 
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};

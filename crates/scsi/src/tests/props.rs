@@ -3,7 +3,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::cdb::OPCODES;
+use crate::opcodes::OPCODES;
 use crate::optical::CD_MAX_BLOCKS;
 use crate::{DataStage, LunKind, MediaError, Status};
 
