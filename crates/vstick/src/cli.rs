@@ -50,6 +50,16 @@ pub struct ServeArgs {
     /// Serve USB/IP on ADDR:PORT (port 3240 if omitted; loopback if ADDR is omitted).
     #[arg(long, value_name = "ADDR:PORT", group = "transport")]
     pub usbip: Option<String>,
+    /// Offer the device to a VM through its SPICE server's usbredir channel, as a SPICE
+    /// client: spice://HOST:PORT or spice://HOST?port=P&tls-port=T (remote-viewer's forms).
+    #[arg(long, value_name = "URI", group = "transport")]
+    pub spice: Option<String>,
+    /// The SPICE password (ticket), read from FILE (one line); never on the command line.
+    #[arg(long, value_name = "FILE", requires = "spice")]
+    pub spice_password_file: Option<PathBuf>,
+    /// Use the VM's usbredir channel N (default: the first one no other client holds).
+    #[arg(long, value_name = "N", requires = "spice")]
+    pub spice_channel: Option<u8>,
     /// A writable disk LUN backed by a RAW image (repeatable).
     #[arg(long, value_name = "PATH")]
     pub disk: Vec<PathBuf>,

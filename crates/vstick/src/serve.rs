@@ -226,6 +226,43 @@ pub enum Transport {
     UsbredirConnect(RedirSocket),
     /// USB/IP server.
     Usbip(SocketAddr),
+    /// A SPICE client offering the device over the VM's usbredir channel.
+    Spice(SpiceTarget),
+}
+
+/// `--spice` and its options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpiceTarget {
+    pub server: vstick_spice::ServerAddr,
+    pub password_file: Option<PathBuf>,
+    pub channel: Option<u8>,
+}
+
+impl SpiceTarget {
+    /// The client configuration, the password read from its file (one line;
+    /// a trailing newline is not part of it).
+    fn config(&self) -> anyhow::Result<vstick_spice::SpiceConfig> {
+        let password = match &self.password_file {
+            Some(path) => {
+                let mut bytes = std::fs::read(path)
+                    .with_context(|| format!("cannot read --spice-password-file {}", path.display()))?;
+                while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                    bytes.pop();
+                }
+                if bytes.len() > vstick_spice::link::MAX_PASSWORD {
+                    bytes.fill(0);
+                    bail!(
+                        "--spice-password-file {}: a SPICE password has at most {} bytes",
+                        path.display(),
+                        vstick_spice::link::MAX_PASSWORD
+                    );
+                }
+                vstick_spice::Password::new(bytes)
+            }
+            None => vstick_spice::Password::default(),
+        };
+        Ok(vstick_spice::SpiceConfig { server: self.server.clone(), password, channel: self.channel })
+    }
 }
 
 /// A usbredir socket: TCP (`ADDR:PORT`) or a Unix socket (`unix:PATH`), which
@@ -348,8 +385,10 @@ impl ServePlan {
             );
         }
         let pick = |cli: &Option<String>, prof: &Option<String>| cli.clone().or_else(|| prof.clone());
-        let cli_has_transport =
-            args.usbredir.is_some() || args.usbredir_connect.is_some() || args.usbip.is_some();
+        let cli_has_transport = args.usbredir.is_some()
+            || args.usbredir_connect.is_some()
+            || args.usbip.is_some()
+            || args.spice.is_some();
         let (redir, connect, usbip) = if cli_has_transport {
             (args.usbredir.clone(), args.usbredir_connect.clone(), args.usbip.clone())
         } else {
@@ -360,13 +399,20 @@ impl ServePlan {
             )
         };
         let transport = match (redir, connect, usbip) {
+            _ if args.spice.is_some() => Transport::Spice(SpiceTarget {
+                server: vstick_spice::ServerAddr::parse(args.spice.as_deref().unwrap_or_default())?,
+                password_file: args.spice_password_file.clone(),
+                channel: args.spice_channel,
+            }),
             (Some(a), None, None) => Transport::UsbredirListen(RedirSocket::parse(&a)?),
             (None, Some(a), None) => Transport::UsbredirConnect(RedirSocket::parse(&a)?),
             (None, None, Some(a)) if a.starts_with("unix:") => {
                 bail!("USB/IP clients connect over TCP only; give --usbip ADDR:PORT")
             }
             (None, None, Some(a)) => Transport::Usbip(parse_addr(&a, Some(USBIP_PORT))?),
-            (None, None, None) => bail!("no transport: give --usbredir, --usbredir-connect or --usbip"),
+            (None, None, None) => {
+                bail!("no transport: give --usbredir, --usbredir-connect, --usbip or --spice")
+            }
             _ => bail!("the profile names more than one transport; keep one"),
         };
         let block_size = args.block_size.or(profile.block_size).unwrap_or(512);
@@ -410,6 +456,11 @@ pub fn attach_instructions(transport: &Transport) -> String {
              -chardev socket,id=vstick0,{},server=on,wait=off \\\n  -device usb-redir,chardev=vstick0,bus=xhci.0",
             a.chardev_address()
         ),
+        Transport::Spice(t) => format!(
+            "offering the device to the VM behind SPICE server {} over its usbredir channel {}",
+            t.server.host,
+            t.channel.map_or("(the first free one)".to_string(), |c| c.to_string())
+        ),
         Transport::Usbip(a) => format!(
             "attach with USB/IP:\n  modprobe vhci-hcd\n  usbip list -r {host}\n  usbip attach -r {host} -b {USBIP_BUSID}",
             host = a.ip()
@@ -420,7 +471,9 @@ pub fn attach_instructions(transport: &Transport) -> String {
 fn warn_if_exposed(transport: &Transport) {
     let addr = match transport {
         Transport::UsbredirListen(RedirSocket::Tcp(a)) | Transport::Usbip(a) => a,
-        Transport::UsbredirListen(RedirSocket::Unix(_)) | Transport::UsbredirConnect(_) => return,
+        Transport::UsbredirListen(RedirSocket::Unix(_))
+        | Transport::UsbredirConnect(_)
+        | Transport::Spice(_) => return,
     };
     if !addr.ip().is_loopback() {
         tracing::warn!(
@@ -450,7 +503,10 @@ fn shutdown_signal() -> impl Future<Output = ()> {
 
 pub fn run(args: ServeArgs, cli_luns: Vec<LunSpec>) -> anyhow::Result<()> {
     let plan = ServePlan::new(&args, cli_luns)?;
-    let usbredir = matches!(plan.transport, Transport::UsbredirListen(_) | Transport::UsbredirConnect(_));
+    let usbredir = matches!(
+        plan.transport,
+        Transport::UsbredirListen(_) | Transport::UsbredirConnect(_) | Transport::Spice(_)
+    );
     // usbredir serves one client at a time: a single thread moves its bytes with the least
     // overhead (BENCHMARKS.md). USB/IP's edge uses block_in_place, which needs workers.
     let mut builder = if usbredir {
@@ -495,6 +551,8 @@ enum Endpoint {
     Usbip(TcpListener),
     /// `--usbredir-connect`: nothing to claim, vstick dials out.
     Dial(RedirSocket),
+    /// `--spice`: vstick dials out; the password file is read at start.
+    Spice(vstick_spice::SpiceConfig),
 }
 
 impl Endpoint {
@@ -520,6 +578,7 @@ impl Endpoint {
             ),
             Transport::Usbip(addr) => Self::Usbip(bind_tcp(*addr)?),
             Transport::UsbredirConnect(place) => Self::Dial(place.clone()),
+            Transport::Spice(target) => Self::Spice(target.config()?),
         })
     }
 }
@@ -576,6 +635,10 @@ async fn serve_plan(
                     vstick_usbredir::net::connect_unix(&path, device, shutdown).await?
                 }
             }
+        }
+        Endpoint::Spice(config) => {
+            announce(format_args!("vstick: {}", attach_instructions(&plan.transport)));
+            vstick_spice::connect(&config, &device, shutdown).await?
         }
         Endpoint::Usbip(listener) => {
             let local = listener.local_addr()?;
