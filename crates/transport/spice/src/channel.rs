@@ -128,6 +128,7 @@ impl Channel {
         match m.msg_type {
             msg::PING => {
                 let (id, ts) = codec::parse_ping(m.body).map_err(ChannelError::from)?;
+                debug!(id, bytes = m.body.len(), "SPICE: PING answered");
                 self.encode(msgc::PONG, &codec::pong_body(id, ts), out);
             }
             msg::SET_ACK => {

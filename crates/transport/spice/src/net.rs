@@ -29,6 +29,9 @@ const FIRST_DATA_TIMEOUT: Duration = Duration::from_secs(5);
 /// Reconnection backoff: first and longest pause.
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// After the server closed a session: the pause before asking whether it is
+/// still there (a quitting QEMU closes its channels before its listener).
+const PROBE_DELAY: Duration = Duration::from_millis(300);
 
 /// A password kept out of logs and `Debug`, wiped on drop.
 #[derive(Clone, Default)]
@@ -80,8 +83,21 @@ pub enum SpiceError {
         source: io::Error,
     },
     /// The server refused the ticket.
-    #[error("the SPICE server refused the password (wrong, or expired: Proxmox tickets last seconds)")]
+    #[error("the SPICE server refused the password (wrong or expired)")]
     WrongPassword,
+    /// The server wants a password and none was given.
+    #[error("the SPICE server wants a password: give it in a file with --spice-password-file")]
+    PasswordNeeded,
+    /// Nothing came back to our link message.
+    #[error(
+        "no SPICE link reply from {0} within 10 s: is this the server's TLS port? (give it as spice://HOST?tls-port=T)"
+    )]
+    NoLinkReply(String),
+    /// Another client's session replaced ours.
+    #[error(
+        "another SPICE client connected to this VM and took over its SPICE session (a SPICE server serves one client session at a time, and a viewer connecting replaces vstick's); vstick stops rather than throw that client out: start vstick again once it has left, or start QEMU with SPICE_DEBUG_ALLOW_MC=1 and connect vstick first"
+    )]
+    Replaced,
     /// The port wants TLS.
     #[error(
         "the SPICE server wants TLS on port {0}: give its TLS port (spice://HOST?tls-port=T) and --spice-ca"
@@ -102,7 +118,7 @@ pub enum SpiceError {
     },
     /// The VM has no usbredir channel.
     #[error(
-        "this VM has no SPICE usbredir channel (QEMU: -chardev spicevmc,name=usbredir,id=ID -device usb-redir,chardev=ID; libvirt: <redirdev bus='usb' type='spicevmc'/>; Proxmox VE: usbN: spice)"
+        "this VM has no SPICE usbredir channel (QEMU: -chardev spicevmc,name=usbredir,id=ID -device usb-redir,chardev=ID; libvirt: <redirdev bus='usb' type='spicevmc'/>; Proxmox VE: usbN: spice), or its server lets several clients in (SPICE_DEBUG_ALLOW_MC) and shows usbredir channels only to the first one connected"
     )]
     NoUsbredirChannel,
     /// `--spice-channel N` names a channel the VM does not have.
@@ -132,6 +148,9 @@ impl SpiceError {
         matches!(
             self,
             SpiceError::WrongPassword
+                | SpiceError::PasswordNeeded
+                | SpiceError::NoLinkReply(_)
+                | SpiceError::Replaced
                 | SpiceError::NeedTls(_)
                 | SpiceError::TlsUnsupported
                 | SpiceError::NoUsbredirChannel
@@ -268,11 +287,19 @@ where
     };
     *ran = true;
     tokio::select! {
-        r = vstick_usbredir::run_connection(vmc, device) => match r {
-            Ok(()) => Err(SpiceError::Lost("the server closed the usbredir channel".into())),
-            Err(e) => Err(SpiceError::Lost(format!("usbredir: {e}"))),
-        },
-        r = main_loop(main) => r,
+        r = vstick_usbredir::run_connection(vmc, device) => {
+            r.map_err(|e| SpiceError::Lost(format!("usbredir: {e}")))?;
+        }
+        r = main_loop(main) => r?,
+    }
+    // The server closed the session without saying why: it quit, or another
+    // client's session replaced ours. A server that still accepts
+    // connections is alive (a bare TCP connection links nothing, so it
+    // disturbs no one): then another client has the VM now.
+    tokio::time::sleep(PROBE_DELAY).await;
+    match TcpStream::connect(&addr).await {
+        Ok(_) => Err(SpiceError::Replaced),
+        Err(e) => Err(SpiceError::Lost(format!("the server closed the session and is gone ({e})"))),
     }
 }
 
@@ -291,6 +318,9 @@ async fn link(
     let mut link =
         Link::new(req, password.bytes()).map_err(|source| SpiceError::Link { what: what.into(), source })?;
     let classify = |source: LinkError| match source {
+        LinkError::Refused(LinkErrorCode::PERMISSION_DENIED) if password.bytes().is_empty() => {
+            SpiceError::PasswordNeeded
+        }
         LinkError::Refused(LinkErrorCode::PERMISSION_DENIED) => SpiceError::WrongPassword,
         LinkError::Refused(LinkErrorCode::NEED_SECURED) => SpiceError::NeedTls(port),
         source => SpiceError::Link { what: what.into(), source },
@@ -358,19 +388,19 @@ async fn main_until<T>(
     }
 }
 
-/// Keeps the main channel alive (PINGs answered) until it closes.
+/// Keeps the main channel alive (PINGs answered) until the server closes it
+/// without a DISCONNECTING reason (`Ok`).
 async fn main_loop(mut main: Linked<TcpStream>) -> Result<(), SpiceError> {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = main.stream.read(&mut buf).await.map_err(lost)?;
         if n == 0 {
-            let why = match main.channel.disconnect_reason() {
-                Some(r) => format!("the server closed the session ({})", LinkErrorCode(r)),
-                None => {
-                    "the server closed the session (another SPICE client connecting replaces this one)".into()
+            return match main.channel.disconnect_reason() {
+                Some(r) => {
+                    Err(SpiceError::Lost(format!("the server closed the session ({})", LinkErrorCode(r))))
                 }
+                None => Ok(()),
             };
-            return Err(SpiceError::Lost(why));
         }
         let mut out = Vec::new();
         main.channel

@@ -35,6 +35,8 @@ pub struct VmcStream<S> {
     hdr_pos: usize,
     owed: usize,
     eof: bool,
+    /// DATA and COMPRESSED_DATA messages received (logged at the end).
+    received: [u64; 2],
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> VmcStream<S> {
@@ -53,6 +55,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> VmcStream<S> {
             hdr_pos: 0,
             owed: 0,
             eof: false,
+            received: [0; 2],
         };
         s.take_in(first.len(), Some(first))?;
         Ok(s)
@@ -90,11 +93,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> VmcStream<S> {
             None => self.rbuf.get(..n).unwrap_or_default(),
         };
         let data = &mut self.data;
+        let received = &mut self.received;
         self.channel
             .receive(input, &mut self.ctl, |m| -> Result<(), ChannelError> {
                 match m.msg_type {
-                    msg::SPICEVMC_DATA => data.extend_from_slice(m.body),
-                    msg::SPICEVMC_COMPRESSED_DATA => codec::decompress_into(m.body, data)?,
+                    msg::SPICEVMC_DATA => {
+                        received[0] += 1;
+                        data.extend_from_slice(m.body);
+                    }
+                    msg::SPICEVMC_COMPRESSED_DATA => {
+                        received[1] += 1;
+                        codec::decompress_into(m.body, data)?;
+                    }
                     other => debug!(msg_type = other, "SPICE usbredir channel: message ignored"),
                 }
                 Ok(())
@@ -138,6 +148,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> VmcStream<S> {
         self.ctl.clear();
         self.ctl_pos = 0;
         Poll::Ready(Ok(()))
+    }
+}
+
+impl<S> Drop for VmcStream<S> {
+    fn drop(&mut self) {
+        let [plain, lz4] = self.received;
+        debug!(plain, lz4, "SPICE usbredir channel closed: data messages received");
     }
 }
 

@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# vstick as a SPICE client against QEMU's real SPICE server, the cases around the data path:
+# password (password-secret) right, wrong and missing; a VM without a usbredir channel; a
+# server that wants TLS for usbredir; --spice-channel among two channels; a second client
+# replacing vstick's session; QEMU going away and coming back (reconnect). The VMs boot
+# nothing (the firmware idles): the SPICE server and usb-redir are all that is tested here;
+# spice.sh runs a real guest over SPICE.
+#
+#   tests/guest/spice-errors.sh   (vstick only; the qemu reference mode has no SPICE client: SKIP)
+. "$(dirname "${BASH_SOURCE[0]}")/lib/host-lib.sh"
+
+if [ "$MODE" != vstick ]; then
+    note "spice-errors: vstick's SPICE client has no QEMU reference device; skipped"
+    exit 77
+fi
+work=$(make_workdir spice-errors)
+QEMU_PID=""
+stop_qemu() {
+    [ -n "$QEMU_PID" ] || return 0
+    kill "$QEMU_PID" 2>/dev/null || true
+    wait "$QEMU_PID" 2>/dev/null || true
+    QEMU_PID=""
+}
+trap 'stop_qemu; stop_vstick >/dev/null 2>&1 || true' EXIT
+truncate -s 16M "$work/disk.raw"
+bin=$(vstick_bin)
+PASSWORD="pw-$RANDOM-$RANDOM"
+printf '%s\n' "$PASSWORD" >"$work/password"
+printf 'not-it\n' >"$work/wrong"
+
+# start_qemu NAME PORT SPICE_OPTIONS CHANNELS [QEMU ARGS...]: an idle VM with a SPICE server.
+start_qemu() {
+    local name=$1 port=$2 opts=$3 channels=$4 i
+    shift 4
+    local args=()
+    qemu_machine_args args 128
+    qemu_spice_args args "$port" "$opts" "$channels"
+    qemu-system-x86_64 "${args[@]}" "$@" >"$work/qemu-$name.log" 2>&1 &
+    QEMU_PID=$!
+    for i in $(seq 50); do
+        python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null && return 0
+        sleep 0.2
+    done
+    host_fail "qemu-$name" "QEMU's SPICE server never listened: $(tail -n 3 "$work/qemu-$name.log")"
+    return 1
+}
+
+# serve_once NAME SECONDS ARGS...: vstick serve --disk-ro disk.raw -v ARGS for at most SECONDS;
+# its exit status in $rc, its output in $work/NAME.log.
+serve_once() {
+    local name=$1 secs=$2
+    shift 2
+    rc=0
+    timeout "$secs" "$bin" serve --disk-ro "$work/disk.raw" -v "$@" >"$work/$name.log" 2>&1 || rc=$?
+}
+
+# expect_line NAME RC PATTERN: vstick exited with RC and its last line matches PATTERN.
+expect_line() {
+    local last
+    last=$(tail -n 1 "$work/$1.log")
+    if [ "$rc" = "$2" ] && grep -qE -- "$3" <<<"$last"; then host_ok "$1" "$last"; else host_fail "$1" "rc=$rc: $last"; fi
+}
+
+# expect_linked NAME [CHANNEL]: the log shows a linked usbredir channel and QEMU's usbredir hello.
+expect_linked() {
+    if grep -q "usbredir channel linked.*channel=${2:-[0-9]}" "$work/$1.log" && grep -q "usbredir hello received" "$work/$1.log"; then
+        host_ok "$1"
+    else
+        host_fail "$1" "no linked channel ${2:-} with a usbredir hello: $(grep -v DEBUG "$work/$1.log" | tail -n 2 | tr '\n' ' ')"
+    fi
+}
+
+# --- password (QEMU password-secret) -----------------------------------------------------------
+port=$(free_port)
+start_qemu password "$port" ",password-secret=pw0" 1 -object "secret,id=pw0,data=$PASSWORD" || exit 1
+serve_once password-right 6 --spice "spice://127.0.0.1:$port" --spice-password-file "$work/password"
+expect_linked password-right
+serve_once password-wrong 10 --spice "spice://127.0.0.1:$port" --spice-password-file "$work/wrong"
+expect_line password-wrong 1 "refused the password"
+serve_once password-missing 10 --spice "spice://127.0.0.1:$port"
+expect_line password-missing 1 "wants a password.*--spice-password-file"
+if grep -rqF -- "$PASSWORD" "$work"/*.log; then
+    host_fail password-not-logged "the password appears in $(grep -rlF -- "$PASSWORD" "$work"/*.log | tr '\n' ' ')"
+else
+    host_ok password-not-logged
+fi
+stop_qemu
+
+# --- no usbredir channel; TLS wanted --------------------------------------------------------------
+port=$(free_port)
+start_qemu none "$port" ",disable-ticketing=on" 0 || exit 1
+serve_once no-channel 10 --spice "spice://127.0.0.1:$port"
+expect_line no-channel 1 "has no SPICE usbredir channel"
+stop_qemu
+
+tls=$work/x509
+mkdir -p "$tls"
+(
+    cd "$tls"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=vstick test CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        -keyout ca-key.pem -out ca-cert.pem
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout server-key.pem -out server.csr
+    openssl x509 -req -in server.csr -CA ca-cert.pem -CAkey ca-key.pem -CAcreateserial -days 2 -out server-cert.pem
+) >"$work/openssl.log" 2>&1 || { cat "$work/openssl.log"; exit 1; }
+port=$(free_port)
+tls_port=$(free_port)
+start_qemu tls "$port" ",tls-port=$tls_port,x509-dir=$tls,disable-ticketing=on,tls-channel=usbredir" 1 || exit 1
+serve_once tls-wanted 10 --spice "spice://127.0.0.1:$port"
+expect_line tls-wanted 1 "wants TLS on port $port"
+stop_qemu
+
+# --- two channels: --spice-channel; a second client replaces the session --------------------------
+port=$(free_port)
+start_qemu two "$port" ",disable-ticketing=on" 2 || exit 1
+serve_once channel-1 6 --spice "spice://127.0.0.1:$port" --spice-channel 1
+expect_linked channel-1 1
+serve_once channel-5 10 --spice "spice://127.0.0.1:$port" --spice-channel 5
+expect_line channel-5 1 "no SPICE usbredir channel 5 \(its usbredir channels: 0, 1\)"
+start_vstick "$work/replaced.log" --disk-ro "$work/disk.raw" -v --spice "spice://127.0.0.1:$port" || exit 1
+sleep 2
+serve_once replacer 4 --spice "spice://127.0.0.1:$port"
+expect_linked replacer 0
+for _ in $(seq 25); do kill -0 "$VSTICK_PID" 2>/dev/null || break; sleep 0.2; done
+if kill -0 "$VSTICK_PID" 2>/dev/null; then
+    host_fail replaced "vstick still runs after another client took the session: $(grep -v DEBUG "$work/replaced.log" | tail -n 1)"
+    stop_vstick >/dev/null
+else
+    rc=0
+    wait "$VSTICK_PID" || rc=$?
+    VSTICK_PID=""
+    expect_line replaced 1 "another SPICE client connected to this VM and took over"
+fi
+stop_qemu
+
+# --- the server goes away and comes back: vstick reconnects -----------------------------------------
+port=$(free_port)
+start_qemu lost "$port" ",disable-ticketing=on" 1 || exit 1
+start_vstick "$work/reconnect.log" --disk-ro "$work/disk.raw" -v --spice "spice://127.0.0.1:$port" || exit 1
+sleep 2
+stop_qemu
+sleep 1
+start_qemu back "$port" ",disable-ticketing=on" 1 || exit 1
+for _ in $(seq 40); do
+    [ "$(grep -c "usbredir channel linked" "$work/reconnect.log")" -ge 2 ] && break
+    sleep 0.25
+done
+if grep -q "connection was lost.*retrying" "$work/reconnect.log" && [ "$(grep -c "usbredir channel linked" "$work/reconnect.log")" -ge 2 ]; then
+    host_ok reconnect "$(grep -m1 "connection was lost" "$work/reconnect.log" | sed 's/.*WARN //')"
+else
+    host_fail reconnect "$(grep -v DEBUG "$work/reconnect.log" | tail -n 3 | tr '\n' ' ')"
+fi
+stop_vstick
+stop_qemu
+
+host_finish "spice-errors" 0
