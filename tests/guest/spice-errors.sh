@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # vstick as a SPICE client against QEMU's real SPICE server, the cases around the data path:
 # password (password-secret) right, wrong and missing; a VM without a usbredir channel; a
-# server that wants TLS for usbredir; --spice-channel among two channels; a second client
+# server that wants TLS for usbredir (TLS with --spice-ca: right CA, wrong CA, wrong name);
+# --spice-channel among two channels; a second client
 # replacing vstick's session; QEMU going away and coming back (reconnect). The VMs boot
 # nothing (the firmware idles): the SPICE server and usb-redir are all that is tested here;
 # spice.sh runs a real guest over SPICE.
@@ -101,13 +102,32 @@ mkdir -p "$tls"
         -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
         -keyout ca-key.pem -out ca-cert.pem
     openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout server-key.pem -out server.csr
-    openssl x509 -req -in server.csr -CA ca-cert.pem -CAkey ca-key.pem -CAcreateserial -days 2 -out server-cert.pem
+    printf '%s\n' "subjectAltName=IP:127.0.0.1" "basicConstraints=critical,CA:FALSE" \
+        "keyUsage=critical,digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" >server.ext
+    openssl x509 -req -in server.csr -CA ca-cert.pem -CAkey ca-key.pem -CAcreateserial -days 2 \
+        -extfile server.ext -out server-cert.pem
+    # A CA that signed nothing here.
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=other CA" -keyout other-key.pem -out other-ca.pem
 ) >"$work/openssl.log" 2>&1 || { cat "$work/openssl.log"; exit 1; }
 port=$(free_port)
 tls_port=$(free_port)
+# The usbredir channel only on the TLS port (QEMU tls-channel=usbredir); main on either.
 start_qemu tls "$port" ",tls-port=$tls_port,x509-dir=$tls,disable-ticketing=on,tls-channel=usbredir" 1 || exit 1
 serve_once tls-wanted 10 --spice "spice://127.0.0.1:$port"
-expect_line tls-wanted 1 "wants TLS on port $port"
+expect_line tls-wanted 1 "wants TLS for this channel on port $port: give its TLS port"
+serve_once tls-no-ca 10 --spice "spice://127.0.0.1?port=$port&tls-port=$tls_port"
+expect_line tls-no-ca 1 "wants TLS \(its TLS port is $tls_port\): give the CA"
+serve_once tls-usbredir 6 --spice "spice://127.0.0.1?port=$port&tls-port=$tls_port" --spice-ca "$tls/ca-cert.pem" -vv
+expect_linked tls-usbredir 0
+grep -q 'linked what="main".*tls=false' "$work/tls-usbredir.log" && grep -q "channel linked.*tls=true" "$work/tls-usbredir.log" \
+    && host_ok tls-usbredir-only-on-tls || host_fail tls-usbredir-only-on-tls "main plain and usbredir over TLS expected"
+serve_once tls-all 6 --spice "spice+tls://127.0.0.1:$tls_port" --spice-ca "$tls/ca-cert.pem" -vv
+expect_linked tls-all 0
+grep -q 'linked what="main".*tls=true' "$work/tls-all.log" && host_ok tls-main-on-tls || host_fail tls-main-on-tls "main not over TLS"
+serve_once tls-wrong-ca 10 --spice "spice+tls://127.0.0.1:$tls_port" --spice-ca "$tls/other-ca.pem"
+expect_line tls-wrong-ca 1 "TLS with the SPICE server at 127.0.0.1:$tls_port failed: .*UnknownIssuer"
+serve_once tls-wrong-name 10 --spice "spice+tls://localhost:$tls_port" --spice-ca "$tls/ca-cert.pem"
+expect_line tls-wrong-name 1 "TLS with the SPICE server at localhost:$tls_port failed: .*not valid for name"
 stop_qemu
 
 # --- two channels: --spice-channel; a second client replaces the session --------------------------

@@ -20,7 +20,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve images as one USB mass-storage device (LUNs in command-line order).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Talk to a running `vstick serve --control SOCKET`.
     Ctl(CtlArgs),
     /// Create or list ISO 9660 images.
@@ -57,6 +57,10 @@ pub struct ServeArgs {
     /// The SPICE password (ticket), read from FILE (one line); never on the command line.
     #[arg(long, value_name = "FILE", requires = "spice")]
     pub spice_password_file: Option<PathBuf>,
+    /// Trust this CA certificate (PEM; QEMU's x509-dir/ca-cert.pem) for the SPICE TLS port;
+    /// the server's certificate must also name the host of --spice.
+    #[arg(long, value_name = "FILE", requires = "spice")]
+    pub spice_ca: Option<PathBuf>,
     /// Use the VM's usbredir channel N (default: the first one no other client holds).
     #[arg(long, value_name = "N", requires = "spice")]
     pub spice_channel: Option<u8>,

@@ -236,6 +236,7 @@ pub struct SpiceTarget {
     pub server: vstick_spice::ServerAddr,
     pub password_file: Option<PathBuf>,
     pub channel: Option<u8>,
+    pub ca: Option<PathBuf>,
 }
 
 impl SpiceTarget {
@@ -261,7 +262,11 @@ impl SpiceTarget {
             }
             None => vstick_spice::Password::default(),
         };
-        Ok(vstick_spice::SpiceConfig { server: self.server.clone(), password, channel: self.channel })
+        let tls = match &self.ca {
+            Some(ca) => Some(vstick_spice::TlsSetup::from_ca_file(ca)?),
+            None => None,
+        };
+        Ok(vstick_spice::SpiceConfig { server: self.server.clone(), password, channel: self.channel, tls })
     }
 }
 
@@ -403,6 +408,7 @@ impl ServePlan {
                 server: vstick_spice::ServerAddr::parse(args.spice.as_deref().unwrap_or_default())?,
                 password_file: args.spice_password_file.clone(),
                 channel: args.spice_channel,
+                ca: args.spice_ca.clone(),
             }),
             (Some(a), None, None) => Transport::UsbredirListen(RedirSocket::parse(&a)?),
             (None, Some(a), None) => Transport::UsbredirConnect(RedirSocket::parse(&a)?),
@@ -678,7 +684,7 @@ mod tests {
         let mut argv = vec!["vstick", "serve"];
         argv.extend(extra);
         match crate::cli::Cli::parse_from(argv).command {
-            crate::cli::Command::Serve(a) => a,
+            crate::cli::Command::Serve(a) => *a,
             _ => unreachable!(),
         }
     }

@@ -24,10 +24,14 @@ pub mod link;
 pub mod net;
 #[cfg(feature = "tokio")]
 pub mod stream;
+#[cfg(feature = "tokio")]
+pub mod tls;
 pub mod uri;
 
 #[cfg(feature = "tokio")]
 pub use net::{Password, SpiceConfig, SpiceError, connect};
 #[cfg(feature = "tokio")]
 pub use stream::VmcStream;
+#[cfg(feature = "tokio")]
+pub use tls::TlsSetup;
 pub use uri::ServerAddr;

@@ -18,6 +18,7 @@ use crate::channel::{Channel, ChannelError};
 use crate::codec::{self, channel, msg, msgc};
 use crate::link::{Link, LinkError, LinkErrorCode, LinkRequest, SPICEVMC_CAP_LZ4};
 use crate::stream::VmcStream;
+use crate::tls::{Stream, TlsSetup};
 use crate::uri::ServerAddr;
 
 /// How long the server may take to answer a link, or the main channel to
@@ -68,6 +69,8 @@ pub struct SpiceConfig {
     pub password: Password,
     /// The usbredir channel id to use; `None`: the first one not held.
     pub channel: Option<u8>,
+    /// Trust for the TLS port (`--spice-ca`); without it only the plain port is used.
+    pub tls: Option<TlsSetup>,
 }
 
 /// Why a SPICE connection failed.
@@ -98,16 +101,24 @@ pub enum SpiceError {
         "another SPICE client connected to this VM and took over its SPICE session (a SPICE server serves one client session at a time, and a viewer connecting replaces vstick's); vstick stops rather than throw that client out: start vstick again once it has left, or start QEMU with SPICE_DEBUG_ALLOW_MC=1 and connect vstick first"
     )]
     Replaced,
-    /// The port wants TLS.
+    /// The port wants TLS and no TLS port is known.
     #[error(
-        "the SPICE server wants TLS on port {0}: give its TLS port (spice://HOST?tls-port=T) and --spice-ca"
+        "the SPICE server wants TLS for this channel on port {0}: give its TLS port too (spice://HOST?port={0}&tls-port=T) and --spice-ca"
     )]
     NeedTls(u16),
-    /// Only a TLS port is known, and TLS is not supported yet.
+    /// TLS is wanted and no CA was given.
     #[error(
-        "only a TLS port was given, and vstick's SPICE client does not speak TLS yet: give the plain port"
+        "the SPICE server wants TLS (its TLS port is {0}): give the CA certificate that signed the server's with --spice-ca (QEMU: x509-dir/ca-cert.pem)"
     )]
-    TlsUnsupported,
+    NeedCa(u16),
+    /// The TLS handshake failed (certificate not trusted, wrong name, ...).
+    #[error("TLS with the SPICE server at {addr} failed: {source}")]
+    Tls {
+        /// host:port.
+        addr: String,
+        /// Why.
+        source: io::Error,
+    },
     /// A link failed otherwise.
     #[error("SPICE {what} link: {source}")]
     Link {
@@ -152,7 +163,8 @@ impl SpiceError {
                 | SpiceError::NoLinkReply(_)
                 | SpiceError::Replaced
                 | SpiceError::NeedTls(_)
-                | SpiceError::TlsUnsupported
+                | SpiceError::NeedCa(_)
+                | SpiceError::Tls { .. }
                 | SpiceError::NoUsbredirChannel
                 | SpiceError::NoSuchChannel { .. }
                 | SpiceError::AllHeld(_)
@@ -163,6 +175,7 @@ impl SpiceError {
 
 /// A linked channel's stream, header state and the bytes that followed its link.
 struct Linked<S> {
+    addr: String,
     stream: S,
     channel: Channel,
     first: Vec<u8>,
@@ -221,14 +234,10 @@ async fn session<D>(config: &SpiceConfig, device: &Mutex<D>, ran: &mut bool) -> 
 where
     D: UsbDevice + ?Sized,
 {
-    let port = match (config.server.port, config.server.tls_port) {
-        (Some(p), _) => p,
-        (None, _) => return Err(SpiceError::TlsUnsupported),
-    };
-    let addr = format!("{}:{port}", bracket(&config.server.host));
     let main_req =
         LinkRequest { connection_id: 0, channel_type: channel::MAIN, channel_id: 0, channel_caps: 0 };
-    let mut main = link(&addr, port, &main_req, &config.password, "main").await?;
+    let mut main = link(config, &main_req, "main").await?;
+    let addr = main.addr.clone();
     let session_id = main_until(&mut main, msg::MAIN_INIT, codec::parse_main_init).await?;
     let mut out = Vec::new();
     main.channel.encode(msgc::MAIN_ATTACH_CHANNELS, &[], &mut out);
@@ -254,7 +263,7 @@ where
             channel_caps: 1 << SPICEVMC_CAP_LZ4,
         };
         let what = format!("usbredir {id}");
-        let linked = match link(&addr, port, &req, &config.password, &what).await {
+        let linked = match link(config, &req, &what).await {
             Err(SpiceError::Link {
                 source: LinkError::Refused(LinkErrorCode::CHANNEL_NOT_AVAILABLE),
                 ..
@@ -265,6 +274,7 @@ where
             other => other?,
         };
         let lz4 = linked.lz4;
+        let tls = matches!(linked.stream, Stream::Tls(_));
         let mut stream = VmcStream::new(linked.stream, linked.channel, &linked.first).map_err(lost)?;
         // A held channel is accepted, then closed at once.
         match tokio::time::timeout(FIRST_DATA_TIMEOUT, stream.wait_for_data()).await {
@@ -275,7 +285,7 @@ where
             Ok(Err(e)) => return Err(lost(e)),
             Ok(Ok(true)) | Err(_) => {}
         }
-        info!(channel = id, lz4, "SPICE: usbredir channel linked; offering the device");
+        info!(channel = id, lz4, tls, "SPICE: usbredir channel linked; offering the device");
         vmc = Some(stream);
         break;
     }
@@ -303,18 +313,45 @@ where
     }
 }
 
-/// Connects and links one channel.
-async fn link(
-    addr: &str,
+/// Connects and links one channel: on the plain port if there is one (then
+/// on the TLS port if the server wants TLS for this channel), else on the TLS port.
+async fn link(config: &SpiceConfig, req: &LinkRequest, what: &str) -> Result<Linked<Stream>, SpiceError> {
+    let server = &config.server;
+    if let Some(port) = server.port {
+        match link_on(config, port, false, req, what).await {
+            Err(SpiceError::NeedTls(_)) => {}
+            other => return other,
+        }
+    }
+    match (server.tls_port, &config.tls) {
+        (Some(tls_port), Some(_)) => link_on(config, tls_port, true, req, what).await,
+        (Some(tls_port), None) => Err(SpiceError::NeedCa(tls_port)),
+        (None, _) => Err(SpiceError::NeedTls(server.port.unwrap_or_default())),
+    }
+}
+
+/// Links one channel on `port`, over TLS if `tls`.
+async fn link_on(
+    config: &SpiceConfig,
     port: u16,
+    tls: bool,
     req: &LinkRequest,
-    password: &Password,
     what: &str,
-) -> Result<Linked<TcpStream>, SpiceError> {
-    let mut stream = TcpStream::connect(addr)
+) -> Result<Linked<Stream>, SpiceError> {
+    let password = &config.password;
+    let host = &config.server.host;
+    let addr = format!("{}:{port}", bracket(host));
+    let tcp = TcpStream::connect(&addr)
         .await
-        .map_err(|source| SpiceError::Connect { addr: addr.to_string(), source })?;
-    stream.set_nodelay(true).map_err(lost)?;
+        .map_err(|source| SpiceError::Connect { addr: addr.clone(), source })?;
+    tcp.set_nodelay(true).map_err(lost)?;
+    let mut stream = match (&config.tls, tls) {
+        (Some(setup), true) => tokio::time::timeout(STEP_TIMEOUT, setup.connect(host, tcp))
+            .await
+            .map_err(|_| SpiceError::NoLinkReply(addr.clone()))?
+            .map_err(|source| SpiceError::Tls { addr: addr.clone(), source })?,
+        _ => Stream::Plain(tcp),
+    };
     let mut link =
         Link::new(req, password.bytes()).map_err(|source| SpiceError::Link { what: what.into(), source })?;
     let classify = |source: LinkError| match source {
@@ -342,8 +379,9 @@ async fn link(
         let input = buf.get(..n).unwrap_or_default();
         let used = link.receive(input).map_err(classify)?;
         if let Some(l) = link.linked() {
-            debug!(what, header = ?l.header, "SPICE: linked");
+            debug!(what, header = ?l.header, tls, "SPICE: linked");
             return Ok(Linked {
+                addr: addr.clone(),
                 stream,
                 channel: Channel::new(l.header),
                 first: input.get(used..).unwrap_or_default().to_vec(),
@@ -355,7 +393,7 @@ async fn link(
 
 /// Reads the main channel until a message of `wanted` type, parsed by `parse`.
 async fn main_until<T>(
-    main: &mut Linked<TcpStream>,
+    main: &mut Linked<Stream>,
     wanted: u16,
     parse: fn(&[u8]) -> Result<T, codec::DecodeError>,
 ) -> Result<T, SpiceError> {
@@ -390,7 +428,7 @@ async fn main_until<T>(
 
 /// Keeps the main channel alive (PINGs answered) until the server closes it
 /// without a DISCONNECTING reason (`Ok`).
-async fn main_loop(mut main: Linked<TcpStream>) -> Result<(), SpiceError> {
+async fn main_loop(mut main: Linked<Stream>) -> Result<(), SpiceError> {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = main.stream.read(&mut buf).await.map_err(lost)?;
