@@ -3,7 +3,7 @@
 # password (password-secret) right, wrong and missing; a VM without a usbredir channel; a
 # server that wants TLS for usbredir (TLS with --spice-ca: right CA, wrong CA, wrong name);
 # --spice-channel among two channels; a second client
-# replacing vstick's session; QEMU going away and coming back (reconnect). The VMs boot
+# replacing vstick's session; a .vv file through tinyproxy (and a proxy that refuses); QEMU going away and coming back (reconnect). The VMs boot
 # nothing (the firmware idles): the SPICE server and usb-redir are all that is tested here;
 # spice.sh runs a real guest over SPICE.
 #
@@ -129,6 +129,63 @@ expect_line tls-wrong-ca 1 "TLS with the SPICE server at 127.0.0.1:$tls_port fai
 serve_once tls-wrong-name 10 --spice "spice+tls://localhost:$tls_port" --spice-ca "$tls/ca-cert.pem"
 expect_line tls-wrong-name 1 "TLS with the SPICE server at localhost:$tls_port failed: .*not valid for name"
 stop_qemu
+
+# --- a virt-viewer file through an HTTP CONNECT proxy (tinyproxy), as Proxmox VE hands out -------
+if command -v tinyproxy >/dev/null; then
+    proxy_port=$(free_port)
+    refusing_port=$(free_port)
+    for p in "$proxy_port" "$refusing_port"; do
+        printf '%s\n' "Port $p" "Listen 127.0.0.1" "Timeout 60" "Allow 127.0.0.1" "LogLevel Connect" \
+            "LogFile \"$work/tinyproxy-$p.log\"" >"$work/tinyproxy-$p.conf"
+    done
+    # The second proxy only tunnels to port 443 (tinyproxy answers 403 otherwise).
+    echo "ConnectPort 443" >>"$work/tinyproxy-$refusing_port.conf"
+    tinyproxy -d -c "$work/tinyproxy-$proxy_port.conf" >"$work/tinyproxy-out.log" 2>&1 &
+    proxy_pid=$!
+    tinyproxy -d -c "$work/tinyproxy-$refusing_port.conf" >>"$work/tinyproxy-out.log" 2>&1 &
+    refusing_pid=$!
+    port=$(free_port)
+    tls_port=$(free_port)
+    start_qemu vv "$port" ",tls-port=$tls_port,x509-dir=$tls,password-secret=pw0,tls-channel=usbredir" 1 \
+        -object "secret,id=pw0,data=$PASSWORD" || exit 1
+    # write_vv FILE PROXY_PORT: host, both ports, the password, the CA with \n escapes, the proxy.
+    write_vv() {
+        {
+            echo "[virt-viewer]"
+            echo "type=spice"
+            echo "host=127.0.0.1"
+            echo "port=$port"
+            echo "tls-port=$tls_port"
+            echo "password=$PASSWORD"
+            echo "delete-this-file=0"
+            echo "proxy=http://127.0.0.1:$2"
+            printf 'ca=%s\n' "$(awk '{printf "%s\\n", $0}' "$tls/ca-cert.pem")"
+            echo "title=vstick test"
+        } >"$1"
+    }
+    write_vv "$work/vm.vv" "$proxy_port"
+    write_vv "$work/refused.vv" "$refusing_port"
+    serve_once vv-proxy 6 --spice-vv "$work/vm.vv" -vv
+    expect_linked vv-proxy 0
+    if [ "$(grep -c "HTTP CONNECT tunnel open" "$work/vv-proxy.log")" -ge 2 ] && grep -q "channel linked.*tls=true" "$work/vv-proxy.log" \
+        && grep -q "Established connection" "$work/tinyproxy-$proxy_port.log"; then
+        host_ok vv-through-proxy-with-tls
+    else
+        host_fail vv-through-proxy-with-tls "no CONNECT tunnels or no TLS usbredir channel"
+    fi
+    serve_once vv-proxy-refuses 10 --spice-vv "$work/refused.vv"
+    expect_line vv-proxy-refuses 1 "HTTP proxy 127.0.0.1:$refusing_port: refused the tunnel to 127.0.0.1:$port: HTTP/1.[01] 403"
+    if grep -rqF -- "$PASSWORD" "$work"/vv-*.log "$work"/tinyproxy-*.log; then
+        host_fail vv-password-not-logged "the password appears in a log"
+    else
+        host_ok vv-password-not-logged
+    fi
+    stop_qemu
+    kill "$proxy_pid" "$refusing_pid" 2>/dev/null || true
+    wait "$proxy_pid" "$refusing_pid" 2>/dev/null || true
+else
+    note "tinyproxy is not installed: the .vv/proxy checks are skipped (apt-get install tinyproxy)"
+fi
 
 # --- two channels: --spice-channel; a second client replaces the session --------------------------
 port=$(free_port)

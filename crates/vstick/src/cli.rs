@@ -54,15 +54,19 @@ pub struct ServeArgs {
     /// client: spice://HOST:PORT or spice://HOST?port=P&tls-port=T (remote-viewer's forms).
     #[arg(long, value_name = "URI", group = "transport")]
     pub spice: Option<String>,
+    /// Offer the device over SPICE as a virt-viewer connection file says (Proxmox VE, oVirt):
+    /// host, ports, password, CA, HTTP CONNECT proxy.
+    #[arg(long, value_name = "FILE", group = "transport")]
+    pub spice_vv: Option<PathBuf>,
     /// The SPICE password (ticket), read from FILE (one line); never on the command line.
-    #[arg(long, value_name = "FILE", requires = "spice")]
+    #[arg(long, value_name = "FILE", requires = "spice", conflicts_with = "spice_vv")]
     pub spice_password_file: Option<PathBuf>,
     /// Trust this CA certificate (PEM; QEMU's x509-dir/ca-cert.pem) for the SPICE TLS port;
     /// the server's certificate must also name the host of --spice.
-    #[arg(long, value_name = "FILE", requires = "spice")]
+    #[arg(long, value_name = "FILE", requires = "spice", conflicts_with = "spice_vv")]
     pub spice_ca: Option<PathBuf>,
     /// Use the VM's usbredir channel N (default: the first one no other client holds).
-    #[arg(long, value_name = "N", requires = "spice")]
+    #[arg(long, value_name = "N")]
     pub spice_channel: Option<u8>,
     /// A writable disk LUN backed by a RAW image (repeatable).
     #[arg(long, value_name = "PATH")]

@@ -233,7 +233,9 @@ pub enum Transport {
 /// `--spice` and its options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpiceTarget {
-    pub server: vstick_spice::ServerAddr,
+    /// `--spice URI`, or `None` with `--spice-vv`.
+    pub server: Option<vstick_spice::ServerAddr>,
+    pub vv: Option<PathBuf>,
     pub password_file: Option<PathBuf>,
     pub channel: Option<u8>,
     pub ca: Option<PathBuf>,
@@ -243,6 +245,10 @@ impl SpiceTarget {
     /// The client configuration, the password read from its file (one line;
     /// a trailing newline is not part of it).
     fn config(&self) -> anyhow::Result<vstick_spice::SpiceConfig> {
+        if let Some(path) = &self.vv {
+            return self.config_from_vv(path);
+        }
+        let server = self.server.clone().context("no SPICE server given")?;
         let password = match &self.password_file {
             Some(path) => {
                 let mut bytes = std::fs::read(path)
@@ -266,7 +272,33 @@ impl SpiceTarget {
             Some(ca) => Some(vstick_spice::TlsSetup::from_ca_file(ca)?),
             None => None,
         };
-        Ok(vstick_spice::SpiceConfig { server: self.server.clone(), password, channel: self.channel, tls })
+        Ok(vstick_spice::SpiceConfig { server, password, channel: self.channel, tls, proxy: None })
+    }
+
+    /// The client configuration from a virt-viewer file.
+    fn config_from_vv(&self, path: &std::path::Path) -> anyhow::Result<vstick_spice::SpiceConfig> {
+        use std::io::Read;
+        let what = || format!("--spice-vv {}", path.display());
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(vstick_spice::vv::MAX_VV_LEN as u64 + 1).read_to_string(&mut text))
+            .with_context(what)?;
+        let vv = vstick_spice::vv::ViewerFile::parse(&text).with_context(what)?;
+        text.clear();
+        let tls = match &vv.ca {
+            Some(pem) => Some(
+                vstick_spice::TlsSetup::from_ca_pem(pem)
+                    .map_err(|e| anyhow::anyhow!("{}: ca: {e}", what()))?,
+            ),
+            None => None,
+        };
+        let proxy = match &vv.proxy {
+            Some(p) => Some(vstick_spice::vv::proxy_authority(p).with_context(what)?),
+            None => None,
+        };
+        let password = vstick_spice::Password::new(vv.password.clone().unwrap_or_default().into_bytes());
+        let server = vstick_spice::ServerAddr { host: vv.host.clone(), port: vv.port, tls_port: vv.tls_port };
+        Ok(vstick_spice::SpiceConfig { server, password, channel: self.channel, tls, proxy })
     }
 }
 
@@ -393,7 +425,8 @@ impl ServePlan {
         let cli_has_transport = args.usbredir.is_some()
             || args.usbredir_connect.is_some()
             || args.usbip.is_some()
-            || args.spice.is_some();
+            || args.spice.is_some()
+            || args.spice_vv.is_some();
         let (redir, connect, usbip) = if cli_has_transport {
             (args.usbredir.clone(), args.usbredir_connect.clone(), args.usbip.clone())
         } else {
@@ -404,8 +437,9 @@ impl ServePlan {
             )
         };
         let transport = match (redir, connect, usbip) {
-            _ if args.spice.is_some() => Transport::Spice(SpiceTarget {
-                server: vstick_spice::ServerAddr::parse(args.spice.as_deref().unwrap_or_default())?,
+            _ if args.spice.is_some() || args.spice_vv.is_some() => Transport::Spice(SpiceTarget {
+                server: args.spice.as_deref().map(vstick_spice::ServerAddr::parse).transpose()?,
+                vv: args.spice_vv.clone(),
                 password_file: args.spice_password_file.clone(),
                 channel: args.spice_channel,
                 ca: args.spice_ca.clone(),
@@ -421,6 +455,9 @@ impl ServePlan {
             }
             _ => bail!("the profile names more than one transport; keep one"),
         };
+        if args.spice_channel.is_some() && !matches!(transport, Transport::Spice(_)) {
+            bail!("--spice-channel goes with --spice or --spice-vv");
+        }
         let block_size = args.block_size.or(profile.block_size).unwrap_or(512);
         // The rule `ctl insert` and the device builder apply too.
         vstick_scsi::check_block_size(LunKind::Disk, block_size)
@@ -464,7 +501,11 @@ pub fn attach_instructions(transport: &Transport) -> String {
         ),
         Transport::Spice(t) => format!(
             "offering the device to the VM behind SPICE server {} over its usbredir channel {}",
-            t.server.host,
+            match (&t.server, &t.vv) {
+                (Some(server), _) => server.host.clone(),
+                (None, Some(vv)) => format!("of {}", vv.display()),
+                (None, None) => String::new(),
+            },
             t.channel.map_or("(the first free one)".to_string(), |c| c.to_string())
         ),
         Transport::Usbip(a) => format!(

@@ -11,7 +11,8 @@
 //! - [`codec`]: mini/full headers and the few messages a usbredir client needs;
 //! - [`channel`]: a linked channel as a sans-io state machine (PING, SET_ACK,
 //!   NOTIFY, DISCONNECTING, data in and out);
-//! - [`uri`]: remote-viewer's address forms;
+//! - [`uri`]: remote-viewer's address forms; [`vv`]: virt-viewer files;
+//!   [`proxy`]: HTTP CONNECT;
 //! - `stream` and `net` (feature `tokio`): a usbredir channel as a byte
 //!   stream; connect, pick a usbredir channel, run the
 //!   usbredir session through it, reconnect.
@@ -22,11 +23,13 @@ pub mod codec;
 pub mod link;
 #[cfg(feature = "tokio")]
 pub mod net;
+pub mod proxy;
 #[cfg(feature = "tokio")]
 pub mod stream;
 #[cfg(feature = "tokio")]
 pub mod tls;
 pub mod uri;
+pub mod vv;
 
 #[cfg(feature = "tokio")]
 pub use net::{Password, SpiceConfig, SpiceError, connect};

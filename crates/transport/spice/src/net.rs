@@ -71,6 +71,8 @@ pub struct SpiceConfig {
     pub channel: Option<u8>,
     /// Trust for the TLS port (`--spice-ca`); without it only the plain port is used.
     pub tls: Option<TlsSetup>,
+    /// An HTTP CONNECT proxy (`HOST:PORT`) every channel goes through.
+    pub proxy: Option<String>,
 }
 
 /// Why a SPICE connection failed.
@@ -127,6 +129,14 @@ pub enum SpiceError {
         /// Why.
         source: LinkError,
     },
+    /// The HTTP proxy refused the tunnel or did not answer as one.
+    #[error("HTTP proxy {proxy}: {why}")]
+    Proxy {
+        /// The proxy.
+        proxy: String,
+        /// What it said.
+        why: String,
+    },
     /// The VM has no usbredir channel.
     #[error(
         "this VM has no SPICE usbredir channel (QEMU: -chardev spicevmc,name=usbredir,id=ID -device usb-redir,chardev=ID; libvirt: <redirdev bus='usb' type='spicevmc'/>; Proxmox VE: usbN: spice), or its server lets several clients in (SPICE_DEBUG_ALLOW_MC) and shows usbredir channels only to the first one connected"
@@ -165,6 +175,7 @@ impl SpiceError {
                 | SpiceError::NeedTls(_)
                 | SpiceError::NeedCa(_)
                 | SpiceError::Tls { .. }
+                | SpiceError::Proxy { .. }
                 | SpiceError::NoUsbredirChannel
                 | SpiceError::NoSuchChannel { .. }
                 | SpiceError::AllHeld(_)
@@ -307,7 +318,7 @@ where
     // connections is alive (a bare TCP connection links nothing, so it
     // disturbs no one): then another client has the VM now.
     tokio::time::sleep(PROBE_DELAY).await;
-    match TcpStream::connect(&addr).await {
+    match dial(config, &addr).await {
         Ok(_) => Err(SpiceError::Replaced),
         Err(e) => Err(SpiceError::Lost(format!("the server closed the session and is gone ({e})"))),
     }
@@ -341,10 +352,7 @@ async fn link_on(
     let password = &config.password;
     let host = &config.server.host;
     let addr = format!("{}:{port}", bracket(host));
-    let tcp = TcpStream::connect(&addr)
-        .await
-        .map_err(|source| SpiceError::Connect { addr: addr.clone(), source })?;
-    tcp.set_nodelay(true).map_err(lost)?;
+    let tcp = dial(config, &addr).await?;
     let mut stream = match (&config.tls, tls) {
         (Some(setup), true) => tokio::time::timeout(STEP_TIMEOUT, setup.connect(host, tcp))
             .await
@@ -446,6 +454,45 @@ async fn main_loop(mut main: Linked<Stream>) -> Result<(), SpiceError> {
             .map_err(|e| SpiceError::Main(e.to_string()))?;
         if !out.is_empty() {
             main.stream.write_all(&out).await.map_err(lost)?;
+        }
+    }
+}
+
+/// A TCP connection to `addr`, directly or through the HTTP CONNECT proxy.
+async fn dial(config: &SpiceConfig, addr: &str) -> Result<TcpStream, SpiceError> {
+    let via = config.proxy.as_deref().unwrap_or(addr);
+    let mut tcp = TcpStream::connect(via)
+        .await
+        .map_err(|source| SpiceError::Connect { addr: via.to_string(), source })?;
+    tcp.set_nodelay(true).map_err(lost)?;
+    let Some(proxy) = &config.proxy else { return Ok(tcp) };
+    let refused = |why: String| SpiceError::Proxy { proxy: proxy.clone(), why };
+    tcp.write_all(&crate::proxy::connect_request(addr)).await.map_err(lost)?;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = match tokio::time::timeout(STEP_TIMEOUT, tcp.read(&mut buf)).await {
+            Ok(Ok(0)) => {
+                return Err(refused(format!("closed the connection instead of opening a tunnel to {addr}")));
+            }
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => return Err(lost(e)),
+            Err(_) => return Err(refused("no answer to CONNECT within 10 s".into())),
+        };
+        head.extend_from_slice(buf.get(..n).unwrap_or_default());
+        match crate::proxy::parse_reply(&head).map_err(refused)? {
+            crate::proxy::ConnectReply::Incomplete => {}
+            crate::proxy::ConnectReply::Open { head_len } if head_len == head.len() => {
+                debug!(%proxy, %addr, "SPICE: HTTP CONNECT tunnel open");
+                return Ok(tcp);
+            }
+            // A SPICE server speaks only after our link message.
+            crate::proxy::ConnectReply::Open { .. } => {
+                return Err(refused("sent data before the link".into()));
+            }
+            crate::proxy::ConnectReply::Refused(status) => {
+                return Err(refused(format!("refused the tunnel to {addr}: {status}")));
+            }
         }
     }
 }
