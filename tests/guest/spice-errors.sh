@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # vstick as a SPICE client against QEMU's real SPICE server, the cases around the data path:
 # password (password-secret) right, wrong and missing; a VM without a usbredir channel; a
-# server that wants TLS for usbredir (TLS with --spice-ca: right CA, wrong CA, wrong name);
+# server that wants TLS for usbredir (TLS with --spice-ca: right CA, wrong CA, wrong name;
+# host-subject right and wrong);
 # --spice-channel among two channels; a second client
 # replacing vstick's session; a .vv file through tinyproxy (and a proxy that refuses); QEMU going away and coming back (reconnect). The VMs boot
 # nothing (the firmware idles): the SPICE server and usb-redir are all that is tested here;
@@ -128,6 +129,42 @@ serve_once tls-wrong-ca 10 --spice "spice+tls://127.0.0.1:$tls_port" --spice-ca 
 expect_line tls-wrong-ca 1 "TLS with the SPICE server at 127.0.0.1:$tls_port failed: .*UnknownIssuer"
 serve_once tls-wrong-name 10 --spice "spice+tls://localhost:$tls_port" --spice-ca "$tls/ca-cert.pem"
 expect_line tls-wrong-name 1 "TLS with the SPICE server at localhost:$tls_port failed: .*not valid for name"
+stop_qemu
+
+# --- host-subject: a certificate that does not name the host, checked by its subject ----------------
+subj=$work/x509-subject
+mkdir -p "$subj"
+cp "$tls/ca-cert.pem" "$subj/"
+(
+    cd "$subj"
+    openssl req -newkey rsa:2048 -nodes -subj "/C=XX/O=vstick test/CN=spice-node" -keyout server-key.pem -out server.csr
+    echo "subjectAltName=DNS:spice-node.invalid" >server.ext
+    openssl x509 -req -in server.csr -CA "$tls/ca-cert.pem" -CAkey "$tls/ca-key.pem" -CAcreateserial -days 2 \
+        -extfile server.ext -out server-cert.pem
+) >>"$work/openssl.log" 2>&1 || { cat "$work/openssl.log"; exit 1; }
+port=$(free_port)
+tls_port=$(free_port)
+start_qemu subject "$port" ",tls-port=$tls_port,x509-dir=$subj,disable-ticketing=on" 1 || exit 1
+serve_once subject-right 6 --spice "spice+tls://127.0.0.1:$tls_port" --spice-ca "$tls/ca-cert.pem" \
+    --spice-host-subject "C=XX, O=vstick test, CN=spice-node"
+expect_linked subject-right 0
+serve_once subject-wrong 10 --spice "spice+tls://127.0.0.1:$tls_port" --spice-ca "$tls/ca-cert.pem" \
+    --spice-host-subject "C=XX,O=vstick test,CN=other-node"
+expect_line subject-wrong 1 "subject C=XX,O=vstick test,CN=spice-node is not the host-subject"
+serve_once subject-wrong-ca 10 --spice "spice+tls://127.0.0.1:$tls_port" --spice-ca "$tls/other-ca.pem" \
+    --spice-host-subject "C=XX,O=vstick test,CN=spice-node"
+expect_line subject-wrong-ca 1 "UnknownIssuer"
+# The same from a .vv file, host a name the certificate does not carry (as Proxmox's proxy tickets).
+{
+    echo "[virt-viewer]"
+    echo "type=spice"
+    echo "host=127.0.0.1"
+    echo "tls-port=$tls_port"
+    echo "host-subject=C=XX,O=vstick test,CN=spice-node"
+    printf 'ca=%s\n' "$(awk '{printf "%s\\n", $0}' "$tls/ca-cert.pem")"
+} >"$work/subject.vv"
+serve_once subject-vv 6 --spice-vv "$work/subject.vv"
+expect_linked subject-vv 0
 stop_qemu
 
 # --- a virt-viewer file through an HTTP CONNECT proxy (tinyproxy), as Proxmox VE hands out -------

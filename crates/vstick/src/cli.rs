@@ -65,6 +65,9 @@ pub struct ServeArgs {
     /// the server's certificate must also name the host of --spice.
     #[arg(long, value_name = "FILE", requires = "spice", conflicts_with = "spice_vv")]
     pub spice_ca: Option<PathBuf>,
+    /// Check the SPICE server certificate's subject ("O=...,CN=...") instead of its names.
+    #[arg(long, value_name = "SUBJECT", requires = "spice_ca")]
+    pub spice_host_subject: Option<String>,
     /// Use the VM's usbredir channel N (default: the first one no other client holds).
     #[arg(long, value_name = "N")]
     pub spice_channel: Option<u8>,

@@ -239,6 +239,7 @@ pub struct SpiceTarget {
     pub password_file: Option<PathBuf>,
     pub channel: Option<u8>,
     pub ca: Option<PathBuf>,
+    pub host_subject: Option<String>,
 }
 
 impl SpiceTarget {
@@ -268,9 +269,14 @@ impl SpiceTarget {
             }
             None => vstick_spice::Password::default(),
         };
-        let tls = match &self.ca {
-            Some(ca) => Some(vstick_spice::TlsSetup::from_ca_file(ca)?),
-            None => None,
+        let tls = match (&self.ca, &self.host_subject) {
+            (Some(ca), None) => Some(vstick_spice::TlsSetup::from_ca_file(ca)?),
+            (Some(ca), Some(subject)) => Some(
+                vstick_spice::TlsSetup::from_ca_file(ca)?
+                    .with_host_subject(subject)
+                    .map_err(|e| anyhow::anyhow!("--spice-host-subject: {e}"))?,
+            ),
+            (None, _) => None,
         };
         Ok(vstick_spice::SpiceConfig { server, password, channel: self.channel, tls, proxy: None })
     }
@@ -286,10 +292,16 @@ impl SpiceTarget {
         let vv = vstick_spice::vv::ViewerFile::parse(&text).with_context(what)?;
         text.clear();
         let tls = match &vv.ca {
-            Some(pem) => Some(
-                vstick_spice::TlsSetup::from_ca_pem(pem)
-                    .map_err(|e| anyhow::anyhow!("{}: ca: {e}", what()))?,
-            ),
+            Some(pem) => {
+                let setup = vstick_spice::TlsSetup::from_ca_pem(pem)
+                    .map_err(|e| anyhow::anyhow!("{}: ca: {e}", what()))?;
+                match &vv.host_subject {
+                    Some(subject) => Some(
+                        setup.with_host_subject(subject).map_err(|e| anyhow::anyhow!("{}: {e}", what()))?,
+                    ),
+                    None => Some(setup),
+                }
+            }
             None => None,
         };
         let proxy = match &vv.proxy {
@@ -443,6 +455,7 @@ impl ServePlan {
                 password_file: args.spice_password_file.clone(),
                 channel: args.spice_channel,
                 ca: args.spice_ca.clone(),
+                host_subject: args.spice_host_subject.clone(),
             }),
             (Some(a), None, None) => Transport::UsbredirListen(RedirSocket::parse(&a)?),
             (None, Some(a), None) => Transport::UsbredirConnect(RedirSocket::parse(&a)?),
