@@ -6,6 +6,7 @@
 #   VSTICK_GUEST_DEVICE=qemu tests/guest/basic.sh # against QEMU's own usb-bot (reference)
 #   VSTICK_TRANSPORT=usbip tests/guest/basic.sh   # vstick over USB/IP (= basic-usbip.sh)
 #   VSTICK_TRANSPORT=usbredir-unix tests/guest/basic.sh  # usbredir on a Unix socket (= basic-unix.sh)
+#   VSTICK_TRANSPORT=spice tests/guest/basic.sh   # vstick as a SPICE client (= spice.sh)
 #
 # The guest half is in-guest/basic.sh; this side prepares the media, runs the device,
 # boots the guest and afterwards checks that the guest's writes reached disk.raw.
@@ -17,10 +18,11 @@ LONG_NAME="Ünïcödé – a rather long file name ✓ 日本語.txt"
 
 # usbredir: QEMU's usb-redir device (usbredir-unix: its chardev on a Unix socket);
 # usbip: the guest's own `usbip attach` (vhci-hcd) over QEMU user networking, the host
-# being 10.0.2.2 from the guest.
+# being 10.0.2.2 from the guest; spice: QEMU's SPICE server with a spicevmc usbredir channel,
+# vstick connecting to it as a SPICE client (the qemu reference runs in the same VM shape).
 TRANSPORT=${VSTICK_TRANSPORT:-usbredir}
 case "$MODE/$TRANSPORT" in
-vstick/usbredir | vstick/usbredir-unix | vstick/usbip | qemu/usbredir) ;;
+vstick/usbredir | vstick/usbredir-unix | vstick/usbip | qemu/usbredir | */spice) ;;
 qemu/usbip | qemu/usbredir-unix)
     echo "basic: the QEMU reference device has no $TRANSPORT side (basic.sh runs it); skipped"
     exit 77
@@ -33,6 +35,7 @@ esac
 case "$TRANSPORT" in
 usbip) work=$(make_workdir "usbip-$MODE") ;;
 usbredir-unix) work=$(make_workdir "unix-$MODE") ;;
+spice) work=$(make_workdir "spice-$MODE") ;;
 *) work=$(make_workdir "basic-$MODE") ;;
 esac
 trap 'stop_vstick >/dev/null 2>&1 || true' EXIT
@@ -77,6 +80,7 @@ vstick)
     port=$(free_port)
     case "$TRANSPORT" in
     usbredir-unix) listen=(--usbredir "unix:$work/redir.sock") chardev_addr="path=$work/redir.sock" ;;
+    spice) listen=(--spice "spice://127.0.0.1:$port") ;;
     *) listen=("--$TRANSPORT" "127.0.0.1:$port") chardev_addr="host=127.0.0.1,port=$port" ;;
     esac
     start_vstick "$work/vstick.log" "${listen[@]}" \
@@ -90,6 +94,9 @@ vstick)
         guest_env+=(--env "USBIP_HOST=10.0.2.2" --env "USBIP_PORT=$port" --env "USBIP_BUSID=1-1")
         run_args+=(--net)
         device_args=()
+    elif [ "$TRANSPORT" = spice ]; then
+        # vstick started first: it retries until QEMU's SPICE server listens.
+        qemu_spice_args device_args "$port"
     else
         qemu_redir_args device_args "$chardev_addr"
     fi
@@ -101,6 +108,7 @@ qemu)
     # One usb-bot device, two LUNs: the same shape vstick presents.
     qemu_bot_args device_args hd:"$work/disk.raw" cd:"$work/test.iso"
     qemu_monitor_args device_args "$work/monitor.sock"
+    [ "$TRANSPORT" != spice ] || qemu_spice_args device_args "$(free_port)"
     ;;
 esac
 
@@ -116,6 +124,13 @@ guest_rc=0
 # --- host-side checks: the guest's writes are in disk.raw -----------------------------------
 
 host_check_disk_file "$work"
+if [ "$MODE/$TRANSPORT" = vstick/spice ]; then
+    if grep -q "SPICE: usbredir channel linked" "$work/vstick.log"; then
+        host_ok spice-channel-linked
+    else
+        host_fail spice-channel-linked "vstick.log has no linked usbredir channel"
+    fi
+fi
 # The CD-ROM image must be untouched (it is served read-only).
 host_expect_eq iso-unchanged "$(md5_of "$work/test.iso")" "$iso_md5"
 

@@ -20,7 +20,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve images as one USB mass-storage device (LUNs in command-line order).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Talk to a running `vstick serve --control SOCKET`.
     Ctl(CtlArgs),
     /// Create or list ISO 9660 images.
@@ -54,6 +54,27 @@ pub struct ServeArgs {
     /// discs appear as /dev/sdX and /dev/srN. No VM, network or usbip tool needed.
     #[arg(long, group = "transport")]
     pub local: bool,
+    /// Offer the device to a VM through its SPICE server's usbredir channel, as a SPICE
+    /// client: spice://HOST:PORT or spice://HOST?port=P&tls-port=T (remote-viewer's forms).
+    #[arg(long, value_name = "URI", group = "transport")]
+    pub spice: Option<String>,
+    /// Offer the device over SPICE as a virt-viewer connection file says (Proxmox VE, oVirt):
+    /// host, ports, password, CA, HTTP CONNECT proxy.
+    #[arg(long, value_name = "FILE", group = "transport")]
+    pub spice_vv: Option<PathBuf>,
+    /// The SPICE password (ticket), read from FILE (one line); never on the command line.
+    #[arg(long, value_name = "FILE", requires = "spice", conflicts_with = "spice_vv")]
+    pub spice_password_file: Option<PathBuf>,
+    /// Trust this CA certificate (PEM; QEMU's x509-dir/ca-cert.pem) for the SPICE TLS port;
+    /// the server's certificate must also name the host of --spice.
+    #[arg(long, value_name = "FILE", requires = "spice", conflicts_with = "spice_vv")]
+    pub spice_ca: Option<PathBuf>,
+    /// Check the SPICE server certificate's subject ("O=...,CN=...") instead of its names.
+    #[arg(long, value_name = "SUBJECT", requires = "spice_ca")]
+    pub spice_host_subject: Option<String>,
+    /// Use the VM's usbredir channel N (default: the first one no other client holds).
+    #[arg(long, value_name = "N")]
+    pub spice_channel: Option<u8>,
     /// A writable disk LUN backed by a RAW image (repeatable).
     #[arg(long, value_name = "PATH")]
     pub disk: Vec<PathBuf>,

@@ -19,7 +19,7 @@ fn main() -> ExitCode {
             // LUN numbers follow command-line order across --disk/--disk-ro/--cdrom.
             let serve_matches = matches.subcommand_matches("serve").expect("serve subcommand");
             vstick::serve::LunSpec::from_matches(&args, serve_matches)
-                .and_then(|luns| vstick::serve::run(args, luns))
+                .and_then(|luns| vstick::serve::run(*args, luns))
         }
         Command::Ctl(args) => vstick::control::run_ctl(args),
         Command::Iso(cmd) => author::run_iso(cmd),

@@ -228,6 +228,92 @@ pub enum Transport {
     Usbip(SocketAddr),
     /// This machine's own kernel, through vhci-hcd (`--local`).
     Local,
+    /// A SPICE client offering the device over the VM's usbredir channel.
+    Spice(SpiceTarget),
+}
+
+/// `--spice` and its options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpiceTarget {
+    /// `--spice URI`, or `None` with `--spice-vv`.
+    pub server: Option<vstick_spice::ServerAddr>,
+    pub vv: Option<PathBuf>,
+    pub password_file: Option<PathBuf>,
+    pub channel: Option<u8>,
+    pub ca: Option<PathBuf>,
+    pub host_subject: Option<String>,
+}
+
+impl SpiceTarget {
+    /// The client configuration, the password read from its file (one line;
+    /// a trailing newline is not part of it).
+    fn config(&self) -> anyhow::Result<vstick_spice::SpiceConfig> {
+        if let Some(path) = &self.vv {
+            return self.config_from_vv(path);
+        }
+        let server = self.server.clone().context("no SPICE server given")?;
+        let password = match &self.password_file {
+            Some(path) => {
+                let mut bytes = std::fs::read(path)
+                    .with_context(|| format!("cannot read --spice-password-file {}", path.display()))?;
+                while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                    bytes.pop();
+                }
+                if bytes.len() > vstick_spice::link::MAX_PASSWORD {
+                    bytes.fill(0);
+                    bail!(
+                        "--spice-password-file {}: a SPICE password has at most {} bytes",
+                        path.display(),
+                        vstick_spice::link::MAX_PASSWORD
+                    );
+                }
+                vstick_spice::Password::new(bytes)
+            }
+            None => vstick_spice::Password::default(),
+        };
+        let tls = match (&self.ca, &self.host_subject) {
+            (Some(ca), None) => Some(vstick_spice::TlsSetup::from_ca_file(ca)?),
+            (Some(ca), Some(subject)) => Some(
+                vstick_spice::TlsSetup::from_ca_file(ca)?
+                    .with_host_subject(subject)
+                    .map_err(|e| anyhow::anyhow!("--spice-host-subject: {e}"))?,
+            ),
+            (None, _) => None,
+        };
+        Ok(vstick_spice::SpiceConfig { server, password, channel: self.channel, tls, proxy: None })
+    }
+
+    /// The client configuration from a virt-viewer file.
+    fn config_from_vv(&self, path: &std::path::Path) -> anyhow::Result<vstick_spice::SpiceConfig> {
+        use std::io::Read;
+        let what = || format!("--spice-vv {}", path.display());
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(vstick_spice::vv::MAX_VV_LEN as u64 + 1).read_to_string(&mut text))
+            .with_context(what)?;
+        let vv = vstick_spice::vv::ViewerFile::parse(&text).with_context(what)?;
+        text.clear();
+        let tls = match &vv.ca {
+            Some(pem) => {
+                let setup = vstick_spice::TlsSetup::from_ca_pem(pem)
+                    .map_err(|e| anyhow::anyhow!("{}: ca: {e}", what()))?;
+                match &vv.host_subject {
+                    Some(subject) => Some(
+                        setup.with_host_subject(subject).map_err(|e| anyhow::anyhow!("{}: {e}", what()))?,
+                    ),
+                    None => Some(setup),
+                }
+            }
+            None => None,
+        };
+        let proxy = match &vv.proxy {
+            Some(p) => Some(vstick_spice::vv::proxy_authority(p).with_context(what)?),
+            None => None,
+        };
+        let password = vstick_spice::Password::new(vv.password.clone().unwrap_or_default().into_bytes());
+        let server = vstick_spice::ServerAddr { host: vv.host.clone(), port: vv.port, tls_port: vv.tls_port };
+        Ok(vstick_spice::SpiceConfig { server, password, channel: self.channel, tls, proxy })
+    }
 }
 
 /// A usbredir socket: TCP (`ADDR:PORT`) or a Unix socket (`unix:PATH`), which
@@ -352,8 +438,12 @@ impl ServePlan {
             );
         }
         let pick = |cli: &Option<String>, prof: &Option<String>| cli.clone().or_else(|| prof.clone());
-        let cli_has_transport =
-            args.usbredir.is_some() || args.usbredir_connect.is_some() || args.usbip.is_some() || args.local;
+        let cli_has_transport = args.usbredir.is_some()
+            || args.usbredir_connect.is_some()
+            || args.usbip.is_some()
+            || args.local
+            || args.spice.is_some()
+            || args.spice_vv.is_some();
         let (redir, connect, usbip, local) = if cli_has_transport {
             (args.usbredir.clone(), args.usbredir_connect.clone(), args.usbip.clone(), args.local)
         } else {
@@ -365,6 +455,17 @@ impl ServePlan {
             )
         };
         let transport = match (redir, connect, usbip) {
+            _ if (args.spice.is_some() || args.spice_vv.is_some()) && local => {
+                bail!("--spice and --local are two transports; keep one")
+            }
+            _ if args.spice.is_some() || args.spice_vv.is_some() => Transport::Spice(SpiceTarget {
+                server: args.spice.as_deref().map(vstick_spice::ServerAddr::parse).transpose()?,
+                vv: args.spice_vv.clone(),
+                password_file: args.spice_password_file.clone(),
+                channel: args.spice_channel,
+                ca: args.spice_ca.clone(),
+                host_subject: args.spice_host_subject.clone(),
+            }),
             (None, None, None) if local => Transport::Local,
             _ if local => bail!("the profile names more than one transport; keep one"),
             (Some(a), None, None) => Transport::UsbredirListen(RedirSocket::parse(&a)?),
@@ -374,10 +475,13 @@ impl ServePlan {
             }
             (None, None, Some(a)) => Transport::Usbip(parse_addr(&a, Some(USBIP_PORT))?),
             (None, None, None) => {
-                bail!("no transport: give --usbredir, --usbredir-connect, --usbip or --local")
+                bail!("no transport: give --usbredir, --usbredir-connect, --usbip, --local or --spice")
             }
             _ => bail!("the profile names more than one transport; keep one"),
         };
+        if args.spice_channel.is_some() && !matches!(transport, Transport::Spice(_)) {
+            bail!("--spice-channel goes with --spice or --spice-vv");
+        }
         let block_size = args.block_size.or(profile.block_size).unwrap_or(512);
         // The rule `ctl insert` and the device builder apply too.
         vstick_scsi::check_block_size(LunKind::Disk, block_size)
@@ -419,6 +523,15 @@ pub fn attach_instructions(transport: &Transport) -> String {
              -chardev socket,id=vstick0,{},server=on,wait=off \\\n  -device usb-redir,chardev=vstick0,bus=xhci.0",
             a.chardev_address()
         ),
+        Transport::Spice(t) => format!(
+            "offering the device to the VM behind SPICE server {} over its usbredir channel {}",
+            match (&t.server, &t.vv) {
+                (Some(server), _) => server.host.clone(),
+                (None, Some(vv)) => format!("of {}", vv.display()),
+                (None, None) => String::new(),
+            },
+            t.channel.map_or("(the first free one)".to_string(), |c| c.to_string())
+        ),
         Transport::Usbip(a) => format!(
             "attach with USB/IP:\n  modprobe vhci-hcd\n  usbip list -r {host}\n  usbip attach -r {host} -b {USBIP_BUSID}",
             host = a.ip()
@@ -432,9 +545,8 @@ fn warn_if_exposed(transport: &Transport) {
         Transport::UsbredirListen(RedirSocket::Tcp(a)) | Transport::Usbip(a) => a,
         Transport::UsbredirListen(RedirSocket::Unix(_))
         | Transport::UsbredirConnect(_)
-        | Transport::Local => {
-            return;
-        }
+        | Transport::Local
+        | Transport::Spice(_) => return,
     };
     if !addr.ip().is_loopback() {
         tracing::warn!(
@@ -464,7 +576,10 @@ fn shutdown_signal() -> impl Future<Output = ()> {
 
 pub fn run(args: ServeArgs, cli_luns: Vec<LunSpec>) -> anyhow::Result<()> {
     let plan = ServePlan::new(&args, cli_luns)?;
-    let usbredir = matches!(plan.transport, Transport::UsbredirListen(_) | Transport::UsbredirConnect(_));
+    let usbredir = matches!(
+        plan.transport,
+        Transport::UsbredirListen(_) | Transport::UsbredirConnect(_) | Transport::Spice(_)
+    );
     // usbredir serves one client at a time: a single thread moves its bytes with the least
     // overhead (BENCHMARKS.md). USB/IP's edge uses block_in_place, which needs workers.
     let mut builder = if usbredir {
@@ -518,6 +633,8 @@ enum Endpoint {
         port: u32,
         speed: Speed,
     },
+    /// `--spice`: vstick dials out; the password file is read at start.
+    Spice(vstick_spice::SpiceConfig),
 }
 
 impl Endpoint {
@@ -548,6 +665,7 @@ impl Endpoint {
                 let (port, speed) = crate::local::pick_port(&vhci.ports()?, plan.speed)?;
                 Self::Local { vhci, port, speed }
             }
+            Transport::Spice(target) => Self::Spice(target.config()?),
         })
     }
 }
@@ -605,6 +723,10 @@ async fn serve_plan(
                 }
             }
         }
+        Endpoint::Spice(config) => {
+            announce(format_args!("vstick: {}", attach_instructions(&plan.transport)));
+            vstick_spice::connect(&config, &device, shutdown).await?
+        }
         Endpoint::Usbip(listener) => {
             let local = listener.local_addr()?;
             announce(format_args!(
@@ -646,7 +768,7 @@ mod tests {
         let mut argv = vec!["vstick", "serve"];
         argv.extend(extra);
         match crate::cli::Cli::parse_from(argv).command {
-            crate::cli::Command::Serve(a) => a,
+            crate::cli::Command::Serve(a) => *a,
             _ => unreachable!(),
         }
     }

@@ -30,6 +30,19 @@ qemu_redir_args() {
     _into+=(-chardev "socket,id=r0,$2,reconnect=1${3:-}" -device "usb-redir,chardev=r0,bus=xhci.0${4:-}")
 }
 
+# qemu_spice_args ARRAY PORT [SPICE_OPTIONS [CHANNELS]]: QEMU's SPICE server on 127.0.0.1:PORT
+# (ticketing off unless SPICE_OPTIONS say otherwise, e.g. ",password-secret=pw0") and CHANNELS
+# (default 1) usb-redir devices on xhci.0 behind spicevmc usbredir channels (ids r0, r1, ...),
+# the shape virt-manager gives a VM with SPICE graphics.
+qemu_spice_args() {
+    local -n _into=$1
+    local i opts=${3-,disable-ticketing=on}
+    _into+=(-spice "port=$2,addr=127.0.0.1$opts")
+    for ((i = 0; i < ${4:-1}; i++)); do
+        _into+=(-chardev "spicevmc,name=usbredir,id=r$i" -device "usb-redir,chardev=r$i,bus=xhci.0")
+    done
+}
+
 # qemu_bot_args ARRAY SPEC...: QEMU's own usb-bot on xhci.0 (the reference device), one
 # LUN per SPEC in order. SPEC is KIND:FILE[:DRIVE_OPTIONS[:DEVICE_OPTIONS]], KIND one of
 #   hd     writable disk (scsi-hd)        drive id dN (N = the LUN)
