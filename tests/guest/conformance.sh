@@ -84,7 +84,7 @@ esac
 # bound by its CPU.
 device_args+=(-smp 2)
 guest_rc=0
-"$GUEST_TESTS/run-guest" --log "$work/console.log" --memory 1G --timeout "${VSTICK_CONFORMANCE_TIMEOUT:-600}" \
+"$GUEST_TESTS/run-guest" --log "$work/console.log" --memory 1G --timeout "${VSTICK_CONFORMANCE_TIMEOUT:-1200}" \
     --env "TARGETS=${targets[*]}" --env "TRIM=$trim" \
     --env "TRIM_OFFSET=$TRIM_OFFSET" --env "TRIM_LENGTH=$TRIM_LENGTH" \
     "$GUEST_TESTS/in-guest/conformance.sh" -- "${device_args[@]}" || guest_rc=$?
