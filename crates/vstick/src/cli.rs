@@ -54,6 +54,10 @@ pub struct ServeArgs {
     /// discs appear as /dev/sdX and /dev/srN. No VM, network or usbip tool needed.
     #[arg(long, group = "transport")]
     pub local: bool,
+    /// Be a USB stick on this board's USB device port: a configfs gadget on the USB device
+    /// controller UDC (default: the only one in /sys/class/udc). Root; see README.
+    #[arg(long, value_name = "UDC", num_args = 0..=1, default_missing_value = "", group = "transport")]
+    pub gadget: Option<String>,
     /// A writable disk LUN backed by a RAW image (repeatable).
     #[arg(long, value_name = "PATH")]
     pub disk: Vec<PathBuf>,

@@ -228,6 +228,9 @@ pub enum Transport {
     Usbip(SocketAddr),
     /// This machine's own kernel, through vhci-hcd (`--local`).
     Local,
+    /// A USB device controller through a configfs gadget (`--gadget [UDC]`;
+    /// `None`: the only UDC there is).
+    Gadget(Option<String>),
 }
 
 /// A usbredir socket: TCP (`ADDR:PORT`) or a Unix socket (`unix:PATH`), which
@@ -294,6 +297,8 @@ struct Profile {
     usbip: Option<String>,
     #[serde(default)]
     local: bool,
+    /// A UDC name, or "auto" for the only one.
+    gadget: Option<String>,
     control: Option<PathBuf>,
     block_size: Option<u32>,
     #[serde(default)]
@@ -352,21 +357,36 @@ impl ServePlan {
             );
         }
         let pick = |cli: &Option<String>, prof: &Option<String>| cli.clone().or_else(|| prof.clone());
-        let cli_has_transport =
-            args.usbredir.is_some() || args.usbredir_connect.is_some() || args.usbip.is_some() || args.local;
-        let (redir, connect, usbip, local) = if cli_has_transport {
-            (args.usbredir.clone(), args.usbredir_connect.clone(), args.usbip.clone(), args.local)
+        let cli_has_transport = args.usbredir.is_some()
+            || args.usbredir_connect.is_some()
+            || args.usbip.is_some()
+            || args.local
+            || args.gadget.is_some();
+        let (redir, connect, usbip, local, gadget) = if cli_has_transport {
+            (
+                args.usbredir.clone(),
+                args.usbredir_connect.clone(),
+                args.usbip.clone(),
+                args.local,
+                args.gadget.clone(),
+            )
         } else {
             (
                 pick(&None, &profile.usbredir),
                 pick(&None, &profile.usbredir_connect),
                 pick(&None, &profile.usbip),
                 profile.local,
+                profile.gadget.clone(),
             )
         };
         let transport = match (redir, connect, usbip) {
+            _ if local && gadget.is_some() => bail!("the profile names more than one transport; keep one"),
             (None, None, None) if local => Transport::Local,
-            _ if local => bail!("the profile names more than one transport; keep one"),
+            (None, None, None) if gadget.is_some() => {
+                let udc = gadget.filter(|g| !g.is_empty() && g != "auto");
+                Transport::Gadget(udc)
+            }
+            _ if local || gadget.is_some() => bail!("the profile names more than one transport; keep one"),
             (Some(a), None, None) => Transport::UsbredirListen(RedirSocket::parse(&a)?),
             (None, Some(a), None) => Transport::UsbredirConnect(RedirSocket::parse(&a)?),
             (None, None, Some(a)) if a.starts_with("unix:") => {
@@ -374,7 +394,7 @@ impl ServePlan {
             }
             (None, None, Some(a)) => Transport::Usbip(parse_addr(&a, Some(USBIP_PORT))?),
             (None, None, None) => {
-                bail!("no transport: give --usbredir, --usbredir-connect, --usbip or --local")
+                bail!("no transport: give --usbredir, --usbredir-connect, --usbip, --local or --gadget")
             }
             _ => bail!("the profile names more than one transport; keep one"),
         };
@@ -424,6 +444,7 @@ pub fn attach_instructions(transport: &Transport) -> String {
             host = a.ip()
         ),
         Transport::Local => "plugged into this machine through vhci-hcd".to_string(),
+        Transport::Gadget(_) => "a USB gadget on this board's device port".to_string(),
     }
 }
 
@@ -432,7 +453,8 @@ fn warn_if_exposed(transport: &Transport) {
         Transport::UsbredirListen(RedirSocket::Tcp(a)) | Transport::Usbip(a) => a,
         Transport::UsbredirListen(RedirSocket::Unix(_))
         | Transport::UsbredirConnect(_)
-        | Transport::Local => {
+        | Transport::Local
+        | Transport::Gadget(_) => {
             return;
         }
     };
@@ -512,6 +534,8 @@ enum Endpoint {
     Usbip(TcpListener),
     /// `--usbredir-connect`: nothing to claim, vstick dials out.
     Dial(RedirSocket),
+    /// `--gadget`: configfs checked, the UDC found free, stale vstick gadgets removed.
+    Gadget(crate::gadget::GadgetPlace),
     /// `--local`: vhci-hcd's attach file open, a free port of the device's speed found.
     Local {
         vhci: crate::local::Vhci,
@@ -548,6 +572,7 @@ impl Endpoint {
                 let (port, speed) = crate::local::pick_port(&vhci.ports()?, plan.speed)?;
                 Self::Local { vhci, port, speed }
             }
+            Transport::Gadget(udc) => Self::Gadget(crate::gadget::GadgetPlace::claim(udc.as_deref())?),
         })
     }
 }
@@ -616,6 +641,7 @@ async fn serve_plan(
         Endpoint::Local { vhci, port, speed } => {
             crate::local::serve(vhci, port, speed, device, &plan.luns, shutdown).await?
         }
+        Endpoint::Gadget(place) => crate::gadget::serve(place, device, shutdown).await?,
     }
     Ok(())
 }
