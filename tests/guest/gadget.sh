@@ -184,12 +184,13 @@ case "$cd_dev/$disk" in
 sr*/sd*) ok lun-devices "LUN 0 /dev/$cd_dev, LUN 1 /dev/$disk" ;;
 *) fail lun-devices "LUN 0 '$cd_dev', LUN 1 '$disk'" ;;
 esac
+# The USB device the host enumerated (its sysfs directory).
+usbdev=$(readlink -f /sys/block/$disk/device | sed 's|/[^/]*:1\.0/.*||')
 if [ "$MODE" = vstick ]; then
     if [ ! -e $G/vstick-99999 ]; then ok stale-gadget-removed; else fail stale-gadget-removed "still there"; fi
     if [ -d $G/other-program ]; then ok other-gadget-kept; else fail other-gadget-kept "removed"; fi
     expect_eq gadget-name "$(cat $G/vstick-$PID/UDC 2>/dev/null)" dummy_udc.0
     # The identity the host reads: vstick's default VID:PID and strings.
-    usbdev=$(readlink -f /sys/block/$disk/device | sed 's|/[^/]*:1\.0/.*||')
     expect_eq usb-identity "$(cat $usbdev/idVendor):$(cat $usbdev/idProduct) $(cat $usbdev/product)" \
         "1209:0001 vstick USB stick"
     expect_eq interface-class "$(cat $usbdev/*:1.0/bInterfaceClass)/$(cat $usbdev/*:1.0/bInterfaceSubClass)/$(cat $usbdev/*:1.0/bInterfaceProtocol)" "08/06/50"
@@ -252,16 +253,36 @@ fi
 # BOT's direction mismatches (§6.7 cases 10 and 8): the device stalls the pipe the host
 # uses (a halt on the bus, cleared by the host's CLEAR_FEATURE), answers a phase-error
 # CSW; Linux answers a phase error with a port reset, after which the device works on.
+# usbmon on the host side shows the stall (-EPIPE) on the pipe of the mismatch (vstick).
+load_module usbmon
+mount -t debugfs none /sys/kernel/debug 2>/dev/null
+bus=$(cat $usbdev/busnum)
 dd if=/dev/$disk of=/tmp/sector0 bs=512 count=1 iflag=direct 2>/dev/null
 head -c 512 /dev/zero >/tmp/zero512
-for mismatch in "case10 -s 512 -i /tmp/zero512 /dev/$disk 28 00 00 00 00 00 00 00 01 00" \
-    "case8 -r 512 /dev/$disk 2a 00 00 00 00 00 00 00 01 00"; do
+for mismatch in "case10 Bo -s 512 -i /tmp/zero512 /dev/$disk 28 00 00 00 00 00 00 00 01 00" \
+    "case8 Bi -r 512 /dev/$disk 2a 00 00 00 00 00 00 00 01 00"; do
     set -- $mismatch
     what=$1
-    shift
+    pipe=$2
+    shift 2
+    cat /sys/kernel/debug/usb/usbmon/${bus}u >/tmp/mon.$what &
+    mon=$!
+    usleep 200000
     t=$(uptime_s)
     timeout 60 sg_raw "$@" >/tmp/sg_raw.out 2>&1
     rc=$?
+    usleep 200000
+    kill $mon
+    # "C Bo:BUS:DEV:EP -32 ...": a bulk OUT (IN) transfer completed with a stall. BOT 1.0
+    # §6.7 has the device stall here; f_mass_storage does not (it takes case 10's data
+    # and ends case 8's with a short packet, then the phase error), so vstick only.
+    if [ "$MODE" != vstick ]; then
+        info "$what: f_mass_storage on $pipe: $(grep -E ' C B[io]:' /tmp/mon.$what | awk '{ print $4, $5 }' | sort | uniq -c | tr '\n' ' ')"
+    elif grep -qE " C $pipe:[0-9]+:[0-9]+:[0-9]+ -32 " /tmp/mon.$what; then
+        ok "$what-stall-seen" "$(grep -cE " C $pipe:[0-9:]+ -32 " /tmp/mon.$what) on $pipe"
+    else
+        fail "$what-stall-seen" "no -32 on $pipe: $(grep -E ' C B[io]:' /tmp/mon.$what | awk '{ print $4, $5 }' | sort | uniq -c | tr '\n' ' ')"
+    fi
     took=$(awk "BEGIN { print $(uptime_s) - $t }")
     # usb-storage maps the phase error to a reset and DID_ERROR: sg_raw fails, promptly.
     if [ "$rc" -ne 0 ] && awk "BEGIN { exit !($took < 20) }"; then
