@@ -220,6 +220,24 @@ impl BulkOnly {
         }
     }
 
+    /// How many bytes the device takes on the bulk OUT pipe now: a CBW's
+    /// [`crate::CBW_LEN`] when idle, the rest of the host's data-out stage, else 0
+    /// (an IN transfer comes first, or the pipe is halted). An edge whose reads
+    /// complete only on a short packet or a full buffer (a USB gadget's OUT
+    /// requests) sizes them by this, so a read never runs past the stage into
+    /// the next CBW the host cannot send before it has the CSW. Data lent to
+    /// [`BulkOnly::bulk_out_owned`] counts as taken already.
+    pub fn out_wanted(&self) -> usize {
+        if self.halted_out {
+            return 0;
+        }
+        match &self.phase {
+            Phase::Idle => crate::CBW_LEN,
+            Phase::DataOut(stage) => stage.host_remaining as usize,
+            Phase::DataIn(_) | Phase::Status(_) => 0,
+        }
+    }
+
     /// A bulk IN transfer of up to `buf.len()` bytes (data-in or the CSW).
     pub fn bulk_in(&mut self, target: &mut impl CommandTarget, buf: &mut [u8]) -> InResult {
         self.deliver_deferred(target);

@@ -257,6 +257,26 @@ impl<T: CommandTarget> MassStorageDevice<T> {
         self.bot.in_available(&mut self.target)
     }
 
+    /// The bytes a bulk OUT to 0x02 is expected to carry now (see
+    /// [`vstick_bot::BulkOnly::out_wanted`]); 0 when unconfigured or halted.
+    pub fn out_wanted(&self) -> usize {
+        if !self.is_configured() {
+            return 0;
+        }
+        self.bot.out_wanted()
+    }
+
+    /// Clears a halt the transport has handed to the bus (a USB gadget's
+    /// controller keeps the halt and answers the host's CLEAR_FEATURE itself):
+    /// the device goes on to its next transfer, which the controller holds
+    /// until the host has cleared the halt. A wedged transport (§6.6.1)
+    /// stays halted until a Bulk-Only reset.
+    pub fn clear_halt(&mut self, address: u8) {
+        if let Some(endpoint) = BulkEndpoint::from_address(address) {
+            self.bot.clear_halt(endpoint.is_in());
+        }
+    }
+
     /// USB bus reset (port reset): halts cleared, BOT and SCSI reset
     /// (UNIT ATTENTION 06/29/00), configuration kept for the transport.
     pub fn reset(&mut self) {

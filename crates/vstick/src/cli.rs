@@ -75,6 +75,10 @@ pub struct ServeArgs {
     /// Use the VM's usbredir channel N (default: the first one no other client holds).
     #[arg(long, value_name = "N")]
     pub spice_channel: Option<u8>,
+    /// Be a USB stick on this board's USB device port: a configfs gadget on the USB device
+    /// controller UDC (default: the only one in /sys/class/udc). Root; see README.
+    #[arg(long, value_name = "UDC", num_args = 0..=1, default_missing_value = "", group = "transport")]
+    pub gadget: Option<String>,
     /// A writable disk LUN backed by a RAW image (repeatable).
     #[arg(long, value_name = "PATH")]
     pub disk: Vec<PathBuf>,

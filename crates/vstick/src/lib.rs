@@ -14,6 +14,8 @@ pub mod cli;
 #[doc(hidden)]
 pub mod control;
 #[doc(hidden)]
+pub mod gadget;
+#[doc(hidden)]
 pub mod local;
 #[doc(hidden)]
 pub mod serve;

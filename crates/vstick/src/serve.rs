@@ -228,6 +228,9 @@ pub enum Transport {
     Usbip(SocketAddr),
     /// This machine's own kernel, through vhci-hcd (`--local`).
     Local,
+    /// A USB device controller through a configfs gadget (`--gadget [UDC]`;
+    /// `None`: the only UDC there is).
+    Gadget(Option<String>),
     /// A SPICE client offering the device over the VM's usbredir channel.
     Spice(SpiceTarget),
 }
@@ -380,6 +383,8 @@ struct Profile {
     usbip: Option<String>,
     #[serde(default)]
     local: bool,
+    /// A UDC name, or "auto" for the only one.
+    gadget: Option<String>,
     control: Option<PathBuf>,
     block_size: Option<u32>,
     #[serde(default)]
@@ -443,20 +448,28 @@ impl ServePlan {
             || args.usbip.is_some()
             || args.local
             || args.spice.is_some()
-            || args.spice_vv.is_some();
-        let (redir, connect, usbip, local) = if cli_has_transport {
-            (args.usbredir.clone(), args.usbredir_connect.clone(), args.usbip.clone(), args.local)
+            || args.spice_vv.is_some()
+            || args.gadget.is_some();
+        let (redir, connect, usbip, local, gadget) = if cli_has_transport {
+            (
+                args.usbredir.clone(),
+                args.usbredir_connect.clone(),
+                args.usbip.clone(),
+                args.local,
+                args.gadget.clone(),
+            )
         } else {
             (
                 pick(&None, &profile.usbredir),
                 pick(&None, &profile.usbredir_connect),
                 pick(&None, &profile.usbip),
                 profile.local,
+                profile.gadget.clone(),
             )
         };
         let transport = match (redir, connect, usbip) {
-            _ if (args.spice.is_some() || args.spice_vv.is_some()) && local => {
-                bail!("--spice and --local are two transports; keep one")
+            _ if (args.spice.is_some() || args.spice_vv.is_some()) && (local || gadget.is_some()) => {
+                bail!("--spice is one transport, --local or --gadget another; keep one")
             }
             _ if args.spice.is_some() || args.spice_vv.is_some() => Transport::Spice(SpiceTarget {
                 server: args.spice.as_deref().map(vstick_spice::ServerAddr::parse).transpose()?,
@@ -466,8 +479,13 @@ impl ServePlan {
                 ca: args.spice_ca.clone(),
                 host_subject: args.spice_host_subject.clone(),
             }),
+            _ if local && gadget.is_some() => bail!("the profile names more than one transport; keep one"),
             (None, None, None) if local => Transport::Local,
-            _ if local => bail!("the profile names more than one transport; keep one"),
+            (None, None, None) if gadget.is_some() => {
+                let udc = gadget.filter(|g| !g.is_empty() && g != "auto");
+                Transport::Gadget(udc)
+            }
+            _ if local || gadget.is_some() => bail!("the profile names more than one transport; keep one"),
             (Some(a), None, None) => Transport::UsbredirListen(RedirSocket::parse(&a)?),
             (None, Some(a), None) => Transport::UsbredirConnect(RedirSocket::parse(&a)?),
             (None, None, Some(a)) if a.starts_with("unix:") => {
@@ -475,7 +493,9 @@ impl ServePlan {
             }
             (None, None, Some(a)) => Transport::Usbip(parse_addr(&a, Some(USBIP_PORT))?),
             (None, None, None) => {
-                bail!("no transport: give --usbredir, --usbredir-connect, --usbip, --local or --spice")
+                bail!(
+                    "no transport: give --usbredir, --usbredir-connect, --usbip, --local, --gadget or --spice"
+                )
             }
             _ => bail!("the profile names more than one transport; keep one"),
         };
@@ -537,6 +557,7 @@ pub fn attach_instructions(transport: &Transport) -> String {
             host = a.ip()
         ),
         Transport::Local => "plugged into this machine through vhci-hcd".to_string(),
+        Transport::Gadget(_) => "a USB gadget on this board's device port".to_string(),
     }
 }
 
@@ -546,7 +567,8 @@ fn warn_if_exposed(transport: &Transport) {
         Transport::UsbredirListen(RedirSocket::Unix(_))
         | Transport::UsbredirConnect(_)
         | Transport::Local
-        | Transport::Spice(_) => return,
+        | Transport::Spice(_)
+        | Transport::Gadget(_) => return,
     };
     if !addr.ip().is_loopback() {
         tracing::warn!(
@@ -627,6 +649,8 @@ enum Endpoint {
     Usbip(TcpListener),
     /// `--usbredir-connect`: nothing to claim, vstick dials out.
     Dial(RedirSocket),
+    /// `--gadget`: configfs checked, the UDC found free, stale vstick gadgets removed.
+    Gadget(crate::gadget::GadgetPlace),
     /// `--local`: vhci-hcd's attach file open, a free port of the device's speed found.
     Local {
         vhci: crate::local::Vhci,
@@ -666,6 +690,7 @@ impl Endpoint {
                 Self::Local { vhci, port, speed }
             }
             Transport::Spice(target) => Self::Spice(target.config()?),
+            Transport::Gadget(udc) => Self::Gadget(crate::gadget::GadgetPlace::claim(udc.as_deref())?),
         })
     }
 }
@@ -738,6 +763,7 @@ async fn serve_plan(
         Endpoint::Local { vhci, port, speed } => {
             crate::local::serve(vhci, port, speed, device, &plan.luns, shutdown).await?
         }
+        Endpoint::Gadget(place) => crate::gadget::serve(place, device, shutdown).await?,
     }
     Ok(())
 }

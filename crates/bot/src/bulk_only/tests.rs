@@ -745,3 +745,31 @@ proptest! {
         prop_assert_eq!(&tp.calls, &to.calls);
     }
 }
+
+#[test]
+fn out_wanted_is_a_cbw_then_the_rest_of_the_data_out_stage() {
+    let mut bot = BulkOnly::new();
+    let mut t = FakeTarget::new(DataStage::Out(1024), Status::Good);
+    assert_eq!(bot.out_wanted(), CBW_LEN);
+    send_cbw(&mut bot, &mut t, 21, 1024, false, &WRITE10);
+    assert_eq!(bot.out_wanted(), 1024);
+    assert_eq!(bot.bulk_out(&mut t, &[1; 300]), OutResult::Accepted(300));
+    assert_eq!(bot.out_wanted(), 724);
+    // Lent data counts at once, before the target has it.
+    let (result, kept) = bot.bulk_out_owned(&mut t, vec![2; 724], 0..724);
+    assert_eq!((result, kept.is_none()), (OutResult::Accepted(724), true));
+    assert_eq!(bot.out_wanted(), 0, "the CSW comes first");
+    assert_eq!(read_csw(&mut bot, &mut t), Csw { tag: 21, residue: 0, status: CswStatus::Passed });
+    assert_eq!(bot.out_wanted(), CBW_LEN);
+    // A data-in command: nothing on OUT until its data and CSW went out; halted: nothing.
+    let mut t = FakeTarget::new(DataStage::In(512), Status::Good);
+    send_cbw(&mut bot, &mut t, 22, 512, true, &[0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0]);
+    assert_eq!(bot.out_wanted(), 0);
+    bot.set_halt(false);
+    let mut buf = vec![0; 512];
+    assert_eq!(bot.bulk_in(&mut t, &mut buf), InResult::Data(512));
+    let _ = read_csw(&mut bot, &mut t);
+    assert_eq!(bot.out_wanted(), 0, "halted");
+    bot.clear_halt(false);
+    assert_eq!(bot.out_wanted(), CBW_LEN);
+}

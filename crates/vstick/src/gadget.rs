@@ -1,0 +1,581 @@
+//! `vstick serve --gadget [UDC]`: the stick on a USB device controller (UDC),
+//! a Linux board's device port (Raspberry Pi's dwc2, dwc3, musb, chipidea) or
+//! `dummy_hcd` for tests, through a configfs gadget with one FunctionFS function.
+//!
+//! The `usb-gadget` crate writes the configfs entries, mounts FunctionFS and
+//! writes its descriptors (full, high and SuperSpeed, interface 08/06/50, bulk
+//! IN and OUT with SuperSpeed companions), and drives the endpoint files with
+//! Linux AIO: vstick keeps `#![forbid(unsafe_code)]` and no ioctl of its own.
+//!
+//! Two threads drive the one device model:
+//! - **ep0**: FunctionFS events. Class requests (GET MAX LUN, Bulk-Only Mass
+//!   Storage Reset) go to [`MassStorageDevice::control`]; ENABLE/DISABLE
+//!   (configuration, bus reset, unplug) reset the device as a re-plug would.
+//! - **data**: bulk OUT reads sized by [`MassStorageDevice::out_wanted`] (a
+//!   CBW, or the rest of the data-out stage: a FunctionFS read completes only
+//!   on a short packet or a full buffer, so it must never span into the next
+//!   CBW), posted before the previous write reaches the medium (write-behind
+//!   through `bulk_out_owned`/`run_deferred`); bulk IN writes sized by
+//!   [`MassStorageDevice::in_available`], several in flight.
+//!
+//! Stalls: the UDC owns an endpoint's halt and answers the host's
+//! CLEAR_FEATURE(ENDPOINT_HALT) itself, as for Linux's f_mass_storage. When
+//! BOT halts an endpoint, vstick halts it on the bus (after the IN queue has
+//! drained: a UDC refuses to halt an IN endpoint with queued requests), clears
+//! the device's own halt and goes on; its next transfer on that endpoint (the
+//! CSW) waits in the UDC until the host has cleared the halt.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bytes::BytesMut;
+use usb_gadget::function::custom::{
+    Custom, Endpoint, EndpointDirection, EndpointReceiver, EndpointSender, Event, Interface,
+};
+use usb_gadget::{Class, Config, Gadget, Id, RegGadget, Strings, Udc};
+use vstick_usb::descriptors::{
+    BULK_MAX_BURST, CLASS_MASS_STORAGE, PROTOCOL_BULK_ONLY, SUBCLASS_SCSI_TRANSPARENT, bulk_max_packet_size,
+};
+use vstick_usb::{ControlResult, EP_IN, EP_OUT, InResult, MassStorageDevice, OutResult, Setup, Speed};
+
+/// Where the kernel lists USB device controllers.
+pub const UDC_CLASS_DIR: &str = "/sys/class/udc";
+/// configfs' mount point and its gadget directory (libcomposite).
+pub const CONFIGFS_DIR: &str = "/sys/kernel/config";
+/// The prefix of every gadget vstick creates: `vstick-<pid>`. Stale entries
+/// with this prefix whose process is gone are removed at start; no other
+/// gadget is ever touched.
+pub const GADGET_PREFIX: &str = "vstick-";
+/// The largest bulk IN write: a multiple of every max packet size, so only a
+/// stage's last write can end in a short packet.
+const IN_CHUNK: usize = 256 * 1024;
+/// The largest bulk OUT read (also a multiple of every max packet size).
+const OUT_CHUNK: usize = 256 * 1024;
+/// Bulk IN writes in flight.
+const IN_QUEUE: u32 = 8;
+/// How often the threads look at the stop flag while the host is idle.
+const POLL: Duration = Duration::from_millis(100);
+/// How long a queued IN transfer may wait for the host at shutdown.
+const DRAIN: Duration = Duration::from_secs(2);
+/// Below this, a bulk OUT is handed over by reference (a CBW); from here on
+/// its buffer is lent to the device for write-behind.
+const LEND_FROM: usize = 16 * 1024;
+
+/// The UDCs in `dir` (sorted).
+pub fn list_udcs(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The UDC to bind: `wanted`, or the only one there is; one line saying what
+/// to do otherwise.
+pub fn pick_udc(available: &[String], wanted: Option<&str>) -> anyhow::Result<String> {
+    match (wanted, available) {
+        (_, []) => bail!(
+            "no USB device controller in {UDC_CLASS_DIR}: vstick serve --gadget needs a USB device \
+             (OTG) port and its driver (Raspberry Pi: dtoverlay=dwc2 in config.txt, then modprobe dwc2), \
+             or `modprobe dummy_hcd` to try it on this machine"
+        ),
+        (Some(name), _) if available.iter().any(|a| a == name) => Ok(name.to_string()),
+        (Some(name), _) => {
+            bail!("no USB device controller {name:?} in {UDC_CLASS_DIR} (there is: {})", available.join(", "))
+        }
+        (None, [only]) => Ok(only.clone()),
+        (None, several) => bail!(
+            "several USB device controllers ({}): name one, e.g. vstick serve --gadget {}",
+            several.join(", "),
+            several[0]
+        ),
+    }
+}
+
+/// The pid in a gadget name `vstick-<pid>`, `None` for any other gadget.
+pub fn gadget_pid(name: &str) -> Option<u32> {
+    name.strip_prefix(GADGET_PREFIX)?.parse().ok()
+}
+
+/// Whether process `pid` is a live vstick (`/proc/<pid>/comm`).
+fn vstick_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim() == "vstick")
+}
+
+/// configfs, the UDC and the gadget name, checked and claimed before any image is
+/// opened, so each problem is reported alone.
+pub struct GadgetPlace {
+    udc: Udc,
+    name: String,
+}
+
+impl std::fmt::Debug for GadgetPlace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GadgetPlace").field("udc", &self.udc.name()).field("name", &self.name).finish()
+    }
+}
+
+impl GadgetPlace {
+    /// Finds the UDC (`wanted` or the only one), checks configfs and that this
+    /// process may create gadgets, and removes stale `vstick-<pid>` gadgets of
+    /// vstick processes that no longer run.
+    pub fn claim(wanted: Option<&str>) -> anyhow::Result<Self> {
+        let udc_name = pick_udc(&list_udcs(Path::new(UDC_CLASS_DIR)), wanted)?;
+        let gadgets = gadget_dir()?;
+        remove_stale(&gadgets);
+        // The UDC must be free: another gadget bound to it (g_mass_storage, a
+        // running vstick, PiKVM's otg service) is named, never unbound.
+        for entry in std::fs::read_dir(&gadgets).into_iter().flatten().flatten() {
+            let bound = std::fs::read_to_string(entry.path().join("UDC")).unwrap_or_default();
+            if bound.trim() == udc_name {
+                bail!(
+                    "USB device controller {udc_name} is in use by the gadget {} (configfs {}); \
+                     stop what runs it, or unbind it with `echo > {}/UDC`",
+                    entry.file_name().to_string_lossy(),
+                    entry.path().display(),
+                    entry.path().display()
+                );
+            }
+        }
+        let name = format!("{GADGET_PREFIX}{}", std::process::id());
+        // Root (or CAP_SYS_ADMIN over configfs) is needed: try it now.
+        let probe = gadgets.join(&name);
+        match std::fs::create_dir(&probe) {
+            Ok(()) => {
+                let _ = std::fs::remove_dir(&probe);
+            }
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => bail!(
+                "cannot create a USB gadget in {}: permission denied; vstick serve --gadget needs root \
+                 (run it with sudo)",
+                gadgets.display()
+            ),
+            Err(e) => bail!("cannot create a USB gadget in {}: {e}", gadgets.display()),
+        }
+        let udc = usb_gadget::udcs()
+            .context("cannot list USB device controllers")?
+            .into_iter()
+            .find(|u| u.name().to_str() == Some(udc_name.as_str()))
+            .with_context(|| format!("USB device controller {udc_name} disappeared"))?;
+        Ok(Self { udc, name })
+    }
+
+    /// The UDC's name (`dummy_udc.0`, `fe980000.usb`).
+    pub fn udc_name(&self) -> String {
+        self.udc.name().to_string_lossy().into_owned()
+    }
+}
+
+/// `/sys/kernel/config/usb_gadget`, loading libcomposite if needed; one line
+/// saying what is missing.
+fn gadget_dir() -> anyhow::Result<PathBuf> {
+    let configfs = Path::new(CONFIGFS_DIR);
+    let gadgets = configfs.join("usb_gadget");
+    if gadgets.is_dir() {
+        return Ok(gadgets);
+    }
+    let mounted = std::fs::read_to_string("/proc/mounts")
+        .is_ok_and(|m| m.lines().any(|l| l.split_whitespace().nth(2) == Some("configfs")));
+    if !mounted {
+        bail!(
+            "configfs is not mounted at {CONFIGFS_DIR}: mount it with `mount -t configfs none {CONFIGFS_DIR}`"
+        );
+    }
+    let _ = std::process::Command::new("modprobe")
+        .arg("libcomposite")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    if gadgets.is_dir() {
+        return Ok(gadgets);
+    }
+    bail!(
+        "{} does not exist: load the USB gadget modules as root (`modprobe libcomposite usb_f_fs`)",
+        gadgets.display()
+    )
+}
+
+/// Removes the `vstick-<pid>` gadgets whose vstick process is gone (a crash,
+/// SIGKILL). Failures are logged: a stale gadget on another UDC does no harm.
+fn remove_stale(gadgets: &Path) {
+    let Ok(registered) = usb_gadget::registered() else { return };
+    for gadget in registered {
+        let name = gadget.name().to_string_lossy().into_owned();
+        match gadget_pid(&name) {
+            Some(pid) if !vstick_alive(pid) => {
+                tracing::info!("removing the stale gadget {name} of a vstick that no longer runs");
+                if let Err(e) = gadget.remove() {
+                    tracing::warn!("cannot remove the stale gadget {}: {e}", gadgets.join(&name).display());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Setup packet of usb-gadget's control request, in vstick's type.
+fn setup_of(req: &usb_gadget::function::custom::CtrlReq) -> Setup {
+    Setup {
+        request_type: req.request_type,
+        request: req.request,
+        value: req.value,
+        index: req.index,
+        length: req.length,
+    }
+}
+
+/// Locks the device; a thread that panicked holding it leaves it usable.
+fn lock(device: &Mutex<MassStorageDevice>) -> std::sync::MutexGuard<'_, MassStorageDevice> {
+    device.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Builds, registers and binds the gadget, serves until `shutdown`, then
+/// flushes the images, unbinds and removes the configfs entries.
+pub async fn serve(
+    place: GadgetPlace,
+    device: Arc<Mutex<MassStorageDevice>>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let identity = lock(&device).identity().clone();
+    let (tx, in_dir) = EndpointDirection::device_to_host();
+    let (rx, out_dir) = EndpointDirection::host_to_device();
+    let mut ep_in = Endpoint::bulk(in_dir.with_queue_len(IN_QUEUE));
+    let mut ep_out = Endpoint::bulk(out_dir.with_queue_len(2));
+    for ep in [&mut ep_in, &mut ep_out] {
+        ep.max_packet_size_hs = bulk_max_packet_size(Speed::High);
+        ep.max_packet_size_ss = bulk_max_packet_size(Speed::Super);
+        ep.max_burst_ss = BULK_MAX_BURST;
+    }
+    // IN first: FunctionFS numbers endpoints in order, giving 0x81 and 0x02.
+    let (custom, handle) = Custom::builder()
+        .with_interface(
+            Interface::new(
+                Class::new(CLASS_MASS_STORAGE, SUBCLASS_SCSI_TRANSPARENT, PROTOCOL_BULK_ONLY),
+                "vstick mass storage",
+            )
+            .with_endpoint(ep_in)
+            .with_endpoint(ep_out),
+        )
+        .build();
+    let mut gadget = Gadget::new(
+        Class::INTERFACE_SPECIFIC,
+        Id::new(identity.vendor_id, identity.product_id),
+        Strings::new(&identity.manufacturer, &identity.product, &identity.serial),
+    )
+    .with_config(Config::new("vstick").with_function(handle));
+    gadget.name = Some(place.name.clone());
+    gadget.device_release = identity.bcd_device;
+    let reg: RegGadget = gadget.bind(&place.udc).map_err(|e| {
+        if e.raw_os_error() == Some(16) {
+            anyhow::anyhow!(
+                "USB device controller {} is busy (EBUSY): another gadget is bound to it",
+                place.udc_name()
+            )
+        } else {
+            anyhow::anyhow!("cannot create the USB gadget on {}: {e}", place.udc_name())
+        }
+    })?;
+    crate::serve::announce(format_args!(
+        "vstick: USB gadget {} on {}; Ctrl-C or SIGTERM unplugs it",
+        place.name,
+        place.udc_name()
+    ));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let ep0 = {
+        let (device, stop) = (device.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("gadget-ep0".into())
+            .spawn(move || ep0_loop(custom, &device, &stop))?
+    };
+    let data = {
+        let (device, stop) = (device.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("gadget-data".into())
+            .spawn(move || DataPath::new(tx, rx).run(&device, &stop))?
+    };
+    shutdown.await;
+    stop.store(true, Ordering::SeqCst);
+    let joined = tokio::task::spawn_blocking(move || {
+        let ep0 = ep0.join();
+        let data = data.join();
+        (ep0, data)
+    })
+    .await;
+    // Flush before the host loses the device: a real stick writes its cache first.
+    let flushed = lock(&device).target_mut().flush();
+    let removed = reg.remove();
+    let ep0_result = match joined {
+        Ok((Ok(r0), Ok(r1))) => r0.and(r1),
+        _ => Err(io::Error::other("a gadget thread panicked")),
+    };
+    flushed.context("flushing images")?;
+    removed.with_context(|| format!("removing the USB gadget {}", place.name))?;
+    if let Err(e) = ep0_result {
+        tracing::warn!("gadget I/O at exit: {e}");
+    }
+    tracing::info!("USB gadget {} unbound and removed", place.name);
+    Ok(())
+}
+
+/// Endpoint 0: class requests and the function's state changes.
+fn ep0_loop(mut custom: Custom, device: &Mutex<MassStorageDevice>, stop: &AtomicBool) -> io::Result<()> {
+    while !stop.load(Ordering::SeqCst) {
+        let event = match custom.event_timeout(POLL) {
+            Ok(Some(event)) => event,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::debug!("FunctionFS ep0: {e}");
+                std::thread::sleep(POLL);
+                continue;
+            }
+        };
+        match event {
+            Event::SetupDeviceToHost(req) => {
+                let setup = setup_of(req.ctrl_req());
+                let result = lock(device).control(&setup, &[]);
+                tracing::debug!(?setup, ?result, "control IN");
+                let sent = match result {
+                    ControlResult::Data(data) => req.send(&data).map(drop),
+                    ControlResult::Ack => req.send(&[]).map(drop),
+                    ControlResult::Stall => req.halt(),
+                };
+                if let Err(e) = sent {
+                    tracing::debug!("control IN reply: {e}");
+                }
+            }
+            Event::SetupHostToDevice(req) => {
+                let setup = setup_of(req.ctrl_req());
+                // No class request has an OUT data stage: answer before reading
+                // the (empty) status stage, so a refusal can still stall.
+                let result =
+                    if setup.length == 0 { lock(device).control(&setup, &[]) } else { ControlResult::Stall };
+                tracing::debug!(?setup, ?result, "control OUT");
+                let done = match result {
+                    ControlResult::Stall => req.halt(),
+                    _ => req.recv_all().map(drop),
+                };
+                if let Err(e) = done {
+                    tracing::debug!("control OUT status: {e}");
+                }
+            }
+            // A new configuration, a bus reset or an unplug: the host starts over.
+            Event::Enable | Event::Disable => {
+                tracing::debug!(?event, "function state");
+                lock(device).reset();
+            }
+            other => tracing::debug!(?other, "FunctionFS event"),
+        }
+    }
+    Ok(())
+}
+
+/// The bulk endpoints and what is in flight on them.
+struct DataPath {
+    tx: EndpointSender,
+    rx: EndpointReceiver,
+    /// Size of the OUT read in flight, if any.
+    reading: Option<usize>,
+    /// IN writes queued and not yet known complete.
+    in_flight: bool,
+}
+
+/// Whether `e` is FunctionFS' answer to a halt request (EBADMSG: the
+/// wrong-direction I/O that halts an endpoint "fails" by design).
+fn is_halt_done(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(74)
+}
+
+impl DataPath {
+    fn new(tx: EndpointSender, rx: EndpointReceiver) -> Self {
+        Self { tx, rx, reading: None, in_flight: false }
+    }
+
+    fn run(mut self, device: &Mutex<MassStorageDevice>, stop: &AtomicBool) -> io::Result<()> {
+        while !stop.load(Ordering::SeqCst) {
+            if let Err(e) = self.step(device, stop) {
+                // The host went away or reset the bus: FunctionFS cancels what was queued.
+                tracing::debug!("gadget bulk I/O: {e}");
+                self.reading = None;
+                let _ = self.rx.cancel();
+                let _ = self.tx.cancel();
+                self.in_flight = false;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let _ = self.tx.flush_timeout(DRAIN);
+        let _ = self.rx.cancel();
+        Ok(())
+    }
+
+    /// One round: post the OUT read the device wants, finish a lent write,
+    /// queue what the device has for IN, mirror halts; else wait for OUT data.
+    fn step(&mut self, device: &Mutex<MassStorageDevice>, stop: &AtomicBool) -> io::Result<()> {
+        let mut d = lock(device);
+        // Post the next OUT read before the last write reaches the medium.
+        if self.reading.is_none() {
+            let want = d.out_wanted();
+            if want > 0 {
+                let mps = self.rx.max_packet_size().unwrap_or(512);
+                // A CBW arrives as one short packet: a packet-sized read takes it.
+                let size = if want <= vstick_bot::CBW_LEN { mps } else { want.min(OUT_CHUNK) };
+                self.rx.try_recv(BytesMut::with_capacity(size))?;
+                self.reading = Some(size);
+            }
+        }
+        if d.has_deferred() {
+            let _ = d.run_deferred();
+        }
+        if d.endpoint_halted(EP_IN) == Some(true) {
+            drop(d);
+            self.halt_in(device)?;
+            return Ok(());
+        }
+        if d.endpoint_halted(EP_OUT) == Some(true) && self.reading.is_none() {
+            drop(d);
+            self.halt_out(device)?;
+            return Ok(());
+        }
+        let avail = d.in_available(EP_IN);
+        if avail > 0 {
+            let mut buf = BytesMut::zeroed(avail.min(IN_CHUNK));
+            let result = d.bulk_in(EP_IN, &mut buf);
+            drop(d);
+            match result {
+                InResult::Data(n) => {
+                    buf.truncate(n);
+                    self.send(buf, stop)?;
+                }
+                InResult::Stall => self.halt_in(device)?,
+                InResult::Pending => {}
+            }
+            return Ok(());
+        }
+        drop(d);
+        if self.reading.is_none() {
+            // Nothing to read or send: let queued IN transfers complete.
+            if self.in_flight {
+                self.tx.flush_timeout(POLL)?;
+                self.in_flight = false;
+            } else {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            return Ok(());
+        }
+        let Some(data) = self.rx.fetch_timeout(POLL)? else { return Ok(()) };
+        self.reading = None;
+        let mut d = lock(device);
+        let result = if data.len() >= LEND_FROM {
+            let len = data.len();
+            let (result, _back) = d.bulk_out_owned(EP_OUT, Vec::from(data), 0..len);
+            result
+        } else {
+            d.bulk_out(EP_OUT, &data)
+        };
+        drop(d);
+        if result == OutResult::Stall {
+            self.halt_out(device)?;
+        }
+        Ok(())
+    }
+
+    /// Queues one IN transfer, waiting for room in the queue (not past a stop).
+    fn send(&mut self, buf: BytesMut, stop: &AtomicBool) -> io::Result<()> {
+        loop {
+            match self.tx.ready_timeout(POLL) {
+                Ok(()) => break,
+                Err(e) if e.kind() == io::ErrorKind::TimedOut && !stop.load(Ordering::SeqCst) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.tx.try_send(buf.freeze())?;
+        self.in_flight = true;
+        Ok(())
+    }
+
+    /// BOT stalls the IN pipe: halt it on the bus once the queue has drained,
+    /// then let the device go on (its CSW waits for the host's CLEAR_FEATURE).
+    fn halt_in(&mut self, device: &Mutex<MassStorageDevice>) -> io::Result<()> {
+        if self.in_flight {
+            self.tx.flush()?;
+            self.in_flight = false;
+        }
+        match self.tx.control()?.halt() {
+            Err(e) if !is_halt_done(&e) => return Err(e),
+            _ => {}
+        }
+        tracing::debug!("bulk IN halted");
+        lock(device).clear_halt(EP_IN);
+        Ok(())
+    }
+
+    /// BOT stalls the OUT pipe (no read is in flight here).
+    fn halt_out(&mut self, device: &Mutex<MassStorageDevice>) -> io::Result<()> {
+        match self.rx.control()?.halt() {
+            Err(e) if !is_halt_done(&e) => return Err(e),
+            _ => {}
+        }
+        tracing::debug!("bulk OUT halted");
+        lock(device).clear_halt(EP_OUT);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_only_udc_or_the_named_one() {
+        assert_eq!(pick_udc(&names(&["dummy_udc.0"]), None).unwrap(), "dummy_udc.0");
+        let two = names(&["dummy_udc.0", "dummy_udc.1"]);
+        assert_eq!(pick_udc(&two, Some("dummy_udc.1")).unwrap(), "dummy_udc.1");
+        let err = pick_udc(&two, None).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "several USB device controllers (dummy_udc.0, dummy_udc.1): name one, e.g. vstick serve --gadget dummy_udc.0"
+        );
+        let err = pick_udc(&two, Some("fe980000.usb")).unwrap_err().to_string();
+        assert!(err.starts_with("no USB device controller \"fe980000.usb\""), "{err}");
+        let err = pick_udc(&[], None).unwrap_err().to_string();
+        assert!(err.starts_with("no USB device controller in /sys/class/udc"), "{err}");
+    }
+
+    #[test]
+    fn only_vstick_gadgets_have_a_pid() {
+        assert_eq!(gadget_pid("vstick-1234"), Some(1234));
+        assert_eq!(gadget_pid("vstick-"), None);
+        assert_eq!(gadget_pid("vstick-abc"), None);
+        assert_eq!(gadget_pid("g1"), None);
+        assert_eq!(gadget_pid("usb-gadget0"), None);
+        assert_eq!(gadget_pid("pikvm"), None);
+    }
+
+    #[test]
+    fn udcs_are_listed_sorted() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(list_udcs(&dir.path().join("missing")).is_empty());
+        std::fs::create_dir(dir.path().join("dummy_udc.1")).unwrap();
+        std::fs::create_dir(dir.path().join("dummy_udc.0")).unwrap();
+        assert_eq!(list_udcs(dir.path()), names(&["dummy_udc.0", "dummy_udc.1"]));
+    }
+
+    #[test]
+    fn chunks_end_on_packet_boundaries() {
+        for speed in [Speed::Full, Speed::High, Speed::Super] {
+            let mps = usize::from(bulk_max_packet_size(speed));
+            assert_eq!(IN_CHUNK % mps, 0);
+            assert_eq!(OUT_CHUNK % mps, 0);
+        }
+    }
+}
