@@ -108,7 +108,8 @@ pub struct ServeArgs {
     pub config: Option<PathBuf>,
     /// USB speed presented: `super` (USB 3, 1 MiB transfers; usbredir on qemu-xhci) or
     /// `high` (USB 2.0). Default: super over usbredir, high over USB/IP, with --local super
-    /// if a SuperSpeed vhci port is free, else high.
+    /// if a SuperSpeed vhci port is free, else high; with --gadget the controller's
+    /// (this caps it).
     #[arg(long, value_name = "SPEED")]
     pub usb_speed: Option<UsbSpeed>,
     /// Serve --usbredir over TLS with this certificate chain (PEM), for QEMU's

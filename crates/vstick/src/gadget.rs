@@ -113,6 +113,8 @@ fn vstick_alive(pid: u32) -> bool {
 pub struct GadgetPlace {
     udc: Udc,
     name: String,
+    /// `--usb-speed`: the highest speed the gadget offers (`None`: the controller's).
+    max_speed: Option<Speed>,
 }
 
 impl std::fmt::Debug for GadgetPlace {
@@ -125,7 +127,7 @@ impl GadgetPlace {
     /// Finds the UDC (`wanted` or the only one), checks configfs and that this
     /// process may create gadgets, and removes stale `vstick-<pid>` gadgets of
     /// vstick processes that no longer run.
-    pub fn claim(wanted: Option<&str>) -> anyhow::Result<Self> {
+    pub fn claim(wanted: Option<&str>, max_speed: Option<Speed>) -> anyhow::Result<Self> {
         let udc_name = pick_udc(&list_udcs(Path::new(UDC_CLASS_DIR)), wanted)?;
         let gadgets = gadget_dir()?;
         remove_stale(&gadgets);
@@ -162,7 +164,7 @@ impl GadgetPlace {
             .into_iter()
             .find(|u| u.name().to_str() == Some(udc_name.as_str()))
             .with_context(|| format!("USB device controller {udc_name} disappeared"))?;
-        Ok(Self { udc, name })
+        Ok(Self { udc, name, max_speed })
     }
 
     /// The UDC's name (`dummy_udc.0`, `fe980000.usb`).
@@ -271,6 +273,11 @@ pub async fn serve(
     .with_config(Config::new("vstick").with_function(handle));
     gadget.name = Some(place.name.clone());
     gadget.device_release = identity.bcd_device;
+    gadget.max_speed = place.max_speed.map(|speed| match speed {
+        Speed::Full => usb_gadget::Speed::FullSpeed,
+        Speed::High => usb_gadget::Speed::HighSpeed,
+        Speed::Super => usb_gadget::Speed::SuperSpeed,
+    });
     let reg: RegGadget = gadget.bind(&place.udc).map_err(|e| {
         if e.raw_os_error() == Some(16) {
             anyhow::anyhow!(

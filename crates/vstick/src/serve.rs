@@ -690,7 +690,9 @@ impl Endpoint {
                 Self::Local { vhci, port, speed }
             }
             Transport::Spice(target) => Self::Spice(target.config()?),
-            Transport::Gadget(udc) => Self::Gadget(crate::gadget::GadgetPlace::claim(udc.as_deref())?),
+            Transport::Gadget(udc) => {
+                Self::Gadget(crate::gadget::GadgetPlace::claim(udc.as_deref(), plan.speed)?)
+            }
         })
     }
 }
@@ -879,6 +881,32 @@ path = "/images/stick.raw"
         use clap::Parser;
         let both = crate::cli::Cli::try_parse_from(["vstick", "serve", "--local", "--usbip", "3240"]);
         assert!(both.is_err(), "--local and another transport conflict");
+    }
+
+    #[test]
+    fn gadget_comes_from_the_flag_or_the_profile() {
+        let lun = || vec![LunSpec::Cdrom { path: "a.iso".into() }];
+        let plan = |argv: &[&str]| ServePlan::new(&args(argv), lun()).map(|p| p.transport);
+        assert_eq!(plan(&["--gadget"]).unwrap(), Transport::Gadget(None));
+        assert_eq!(
+            plan(&["--gadget", "dummy_udc.1"]).unwrap(),
+            Transport::Gadget(Some("dummy_udc.1".into()))
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let profile = dir.path().join("stick.toml");
+        let p = profile.to_str().unwrap();
+        for (text, want) in
+            [("gadget = \"auto\"\n", None), ("gadget = \"fe980000.usb\"\n", Some("fe980000.usb".to_string()))]
+        {
+            std::fs::write(&profile, text).unwrap();
+            assert_eq!(plan(&["--config", p]).unwrap(), Transport::Gadget(want));
+        }
+        std::fs::write(&profile, "gadget = \"auto\"\nlocal = true\n").unwrap();
+        let err = plan(&["--config", p]).unwrap_err().to_string();
+        assert!(err.contains("more than one transport"), "{err}");
+        use clap::Parser;
+        let both = crate::cli::Cli::try_parse_from(["vstick", "serve", "--gadget", "--local"]);
+        assert!(both.is_err(), "--gadget and another transport conflict");
     }
 
     #[test]
