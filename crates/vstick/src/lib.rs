@@ -21,6 +21,8 @@ pub mod local;
 pub mod serve;
 #[doc(hidden)]
 pub mod socket_file;
+#[doc(hidden)]
+pub mod spice_target;
 
 pub use vstick_bot as bot;
 pub use vstick_media as media;
