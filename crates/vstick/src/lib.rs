@@ -17,6 +17,8 @@ pub mod control;
 pub mod serve;
 #[doc(hidden)]
 pub mod socket_file;
+#[doc(hidden)]
+pub mod spice;
 
 pub use vstick_bot as bot;
 pub use vstick_media as media;
