@@ -5,7 +5,7 @@
 # 1 MiB sequential writes, 4 KiB random reads (queue depth 1). Prints a Markdown table of
 # MB/s, IOPS, the vstick/QEMU ratios and vstick's CPU time per GB moved.
 #
-#   bench/guest-bench.sh [--transport usbredir|usbip] [--reps N] [--size MIB]
+#   bench/guest-bench.sh [--transport usbredir|usbip|spice] [--reps N] [--size MIB]
 #                        [--seq-mib MIB] [--rand-count N] [--seconds S] [--out FILE]
 #                        [--ops "seq-read seq-write rand-read"] [--devices "vstick qemu"]
 #
@@ -51,7 +51,13 @@ while [ $# -gt 0 ]; do
     *) echo "guest-bench: unknown argument $1" >&2; exit 2 ;;
     esac
 done
-case "$transport" in usbredir | usbip) ;; *) echo "guest-bench: transport usbredir or usbip" >&2; exit 2 ;; esac
+case "$transport" in usbredir | usbip | spice) ;; *) echo "guest-bench: transport usbredir, usbip or spice" >&2; exit 2 ;; esac
+# spice: vstick as a SPICE client on the VM's spicevmc usbredir channel ("vstick"), beside
+# vstick on a usbredir socket chardev ("vstickb", the same binary unless VSTICK_BIN_B says
+# otherwise) and QEMU's usb-storage, in one boot.
+if [ "$transport" = spice ]; then
+    VSTICK_BIN_B=${VSTICK_BIN_B:-__same__}
+fi
 
 # --- binaries (release: a debug vstick would measure the compiler, not the design) ------
 
@@ -61,6 +67,7 @@ if [ -z "${VSTICK_BIN:-}" ] || [ -z "${VSTICK_GUEST_IO:-}" ]; then
     (cd "$REPO" && cargo build --release -q -p vstick -p vstick-bench)
 fi
 export VSTICK_BIN=${VSTICK_BIN:-$target/release/vstick}
+[ "${VSTICK_BIN_B:-}" != __same__ ] || VSTICK_BIN_B=$VSTICK_BIN
 guest_io=${VSTICK_GUEST_IO:-$target/release/vstick-guest-io}
 
 work=$(make_workdir "bench-$transport")
@@ -72,7 +79,7 @@ cp "$work/vstick.raw" "$work/qemu.raw"
 # A/B runs: a second vstick (VSTICK_BIN_B, usbredir only) serves an image one MiB larger,
 # which is how the guest tells the two apart.
 if [ -n "${VSTICK_BIN_B:-}" ]; then
-    [ "$transport" = usbredir ] || { echo "guest-bench: VSTICK_BIN_B needs usbredir" >&2; exit 2; }
+    [ "$transport" != usbip ] || { echo "guest-bench: VSTICK_BIN_B needs usbredir or spice" >&2; exit 2; }
     cp "$work/vstick.raw" "$work/vstickb.raw"
     truncate -s $(((size_mib + 1) << 20)) "$work/vstickb.raw"
     case " $devices " in *" vstickb "*) ;; *) devices="vstick vstickb ${devices#vstick }" ;; esac
@@ -91,6 +98,7 @@ redir_place() {
 port=$(free_port)
 redir_place vstick "$port" "${VSTICK_BENCH_SOCKET:-tcp}"
 [ "$transport" = usbredir ] || place="127.0.0.1:$port"
+[ "$transport" != spice ] || place="spice://127.0.0.1:$port"
 place_a=$place chardev_a=$chardev_addr
 start_vstick "$work/vstick.log" "--$transport" "$place_a" --disk "$work/vstick.raw" || exit 1
 pid_a=$VSTICK_PID
@@ -136,6 +144,14 @@ guest_env=(
 if [ "$transport" = usbip ]; then
     run_args+=(--net)
     guest_env+=(--env USBIP_HOST=10.0.2.2 --env "USBIP_PORT=$port" --env USBIP_BUSID=1-1)
+elif [ "$transport" = spice ]; then
+    # QEMU's SPICE server and one spicevmc usbredir channel; vstick dials it (and retries
+    # until it listens).
+    qemu_spice_args qemu_args "$port"
+    qemu_args+=(
+        -chardev "socket,id=r1,$chardev_b,reconnect=1"
+        -device usb-redir,chardev=r1,bus=xhci.0
+    )
 else
     qemu_args+=(
         -chardev "socket,id=r0,$chardev_a,reconnect=1${VSTICK_BENCH_CHARDEV_OPTS:-}"

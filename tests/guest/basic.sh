@@ -7,6 +7,7 @@
 #   VSTICK_TRANSPORT=usbip tests/guest/basic.sh   # vstick over USB/IP (= basic-usbip.sh)
 #   VSTICK_TRANSPORT=usbredir-unix tests/guest/basic.sh  # usbredir on a Unix socket (= basic-unix.sh)
 #   VSTICK_TRANSPORT=spice tests/guest/basic.sh   # vstick as a SPICE client (= spice.sh)
+#   VSTICK_TRANSPORT=spice-tls tests/guest/basic.sh  # the same on the TLS port, with a password
 #
 # The guest half is in-guest/basic.sh; this side prepares the media, runs the device,
 # boots the guest and afterwards checks that the guest's writes reached disk.raw.
@@ -22,7 +23,11 @@ LONG_NAME="Ünïcödé – a rather long file name ✓ 日本語.txt"
 # vstick connecting to it as a SPICE client (the qemu reference runs in the same VM shape).
 TRANSPORT=${VSTICK_TRANSPORT:-usbredir}
 case "$MODE/$TRANSPORT" in
-vstick/usbredir | vstick/usbredir-unix | vstick/usbip | qemu/usbredir | */spice) ;;
+vstick/usbredir | vstick/usbredir-unix | vstick/usbip | qemu/usbredir | */spice | vstick/spice-tls) ;;
+qemu/spice-tls)
+    echo "basic: spice.sh runs the QEMU reference in the SPICE VM shape; skipped"
+    exit 77
+    ;;
 qemu/usbip | qemu/usbredir-unix)
     echo "basic: the QEMU reference device has no $TRANSPORT side (basic.sh runs it); skipped"
     exit 77
@@ -36,6 +41,7 @@ case "$TRANSPORT" in
 usbip) work=$(make_workdir "usbip-$MODE") ;;
 usbredir-unix) work=$(make_workdir "unix-$MODE") ;;
 spice) work=$(make_workdir "spice-$MODE") ;;
+spice-tls) work=$(make_workdir "spice-tls-$MODE") ;;
 *) work=$(make_workdir "basic-$MODE") ;;
 esac
 trap 'stop_vstick >/dev/null 2>&1 || true' EXIT
@@ -81,6 +87,25 @@ vstick)
     case "$TRANSPORT" in
     usbredir-unix) listen=(--usbredir "unix:$work/redir.sock") chardev_addr="path=$work/redir.sock" ;;
     spice) listen=(--spice "spice://127.0.0.1:$port") ;;
+    spice-tls)
+        # A test CA and server certificate for 127.0.0.1 (QEMU's x509-dir), and a password.
+        x509=$work/x509
+        mkdir -p "$x509"
+        (
+            cd "$x509"
+            openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=vstick test CA" \
+                -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+                -keyout ca-key.pem -out ca-cert.pem
+            openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout server-key.pem -out server.csr
+            echo "subjectAltName=IP:127.0.0.1" >server.ext
+            openssl x509 -req -in server.csr -CA ca-cert.pem -CAkey ca-key.pem -CAcreateserial -days 2 \
+                -extfile server.ext -out server-cert.pem
+        ) >"$work/openssl.log" 2>&1 || { cat "$work/openssl.log"; exit 1; }
+        spice_password="pw-$RANDOM$RANDOM"
+        printf '%s\n' "$spice_password" >"$work/spice-password"
+        listen=(--spice "spice+tls://127.0.0.1:$port" --spice-ca "$x509/ca-cert.pem"
+            --spice-password-file "$work/spice-password")
+        ;;
     *) listen=("--$TRANSPORT" "127.0.0.1:$port") chardev_addr="host=127.0.0.1,port=$port" ;;
     esac
     start_vstick "$work/vstick.log" "${listen[@]}" \
@@ -97,6 +122,10 @@ vstick)
     elif [ "$TRANSPORT" = spice ]; then
         # vstick started first: it retries until QEMU's SPICE server listens.
         qemu_spice_args device_args "$port"
+    elif [ "$TRANSPORT" = spice-tls ]; then
+        # Every channel on the TLS port only (no plain port), ticket required.
+        qemu_spice_args device_args "$(free_port)" ",tls-port=$port,x509-dir=$x509,password-secret=spw0"
+        device_args+=(-object "secret,id=spw0,data=$spice_password")
     else
         qemu_redir_args device_args "$chardev_addr"
     fi
@@ -124,8 +153,10 @@ guest_rc=0
 # --- host-side checks: the guest's writes are in disk.raw -----------------------------------
 
 host_check_disk_file "$work"
-if [ "$MODE/$TRANSPORT" = vstick/spice ]; then
-    if grep -q "SPICE: usbredir channel linked" "$work/vstick.log"; then
+if [ "$MODE/$TRANSPORT" = vstick/spice ] || [ "$MODE/$TRANSPORT" = vstick/spice-tls ]; then
+    want="SPICE: usbredir channel linked"
+    [ "$TRANSPORT" = spice ] || want="SPICE: usbredir channel linked.*tls=true"
+    if grep -q "$want" "$work/vstick.log"; then
         host_ok spice-channel-linked
     else
         host_fail spice-channel-linked "vstick.log has no linked usbredir channel"

@@ -114,6 +114,8 @@ port=$(free_port)
 tls_port=$(free_port)
 # The usbredir channel only on the TLS port (QEMU tls-channel=usbredir); main on either.
 start_qemu tls "$port" ",tls-port=$tls_port,x509-dir=$tls,disable-ticketing=on,tls-channel=usbredir" 1 || exit 1
+serve_once plain-to-tls-port 10 --spice "spice://127.0.0.1:$tls_port"
+expect_line plain-to-tls-port 1 "closed the connection without answering the link: is this its TLS port"
 serve_once tls-wanted 10 --spice "spice://127.0.0.1:$port"
 expect_line tls-wanted 1 "wants TLS for this channel on port $port: give its TLS port"
 serve_once tls-no-ca 10 --spice "spice://127.0.0.1?port=$port&tls-port=$tls_port"

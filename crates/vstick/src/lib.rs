@@ -22,7 +22,7 @@ pub mod serve;
 #[doc(hidden)]
 pub mod socket_file;
 #[doc(hidden)]
-pub mod spice_target;
+pub mod spice;
 
 pub use vstick_bot as bot;
 pub use vstick_media as media;

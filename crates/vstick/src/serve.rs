@@ -14,7 +14,7 @@ use vstick_usb::{DeviceBuilder, MassStorageDevice, Speed};
 
 use crate::cli::{ServeArgs, UsbSpeed};
 use crate::socket_file::SocketFile;
-pub use crate::spice_target::SpiceTarget;
+pub use crate::spice::SpiceTarget;
 
 /// What one LUN is made of, in command-line order.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -249,6 +249,11 @@ impl Link {
         }
     }
 
+    /// Whether no byte of the reply has arrived yet.
+    pub fn nothing_received(&self) -> bool {
+        matches!(self.state, State::ReplyHeader) && self.buf.is_empty()
+    }
+
     /// The error for a server that closed the connection before the link
     /// was complete.
     pub fn closed(&self) -> LinkError {

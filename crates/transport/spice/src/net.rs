@@ -98,6 +98,11 @@ pub enum SpiceError {
         "no SPICE link reply from {0} within 10 s: is this the server's TLS port? (give it as spice://HOST?tls-port=T)"
     )]
     NoLinkReply(String),
+    /// The server closed or reset a plain link before answering.
+    #[error(
+        "the SPICE server at {0} closed the connection without answering the link: is this its TLS port? (then give spice+tls://HOST:PORT or spice://HOST?tls-port=PORT, and --spice-ca)"
+    )]
+    NotSpice(String),
     /// Another client's session replaced ours.
     #[error(
         "another SPICE client connected to this VM and took over its SPICE session (a SPICE server serves one client session at a time, and a viewer connecting replaces vstick's); vstick stops rather than throw that client out: start vstick again once it has left, or start QEMU with SPICE_DEBUG_ALLOW_MC=1 and connect vstick first"
@@ -172,6 +177,7 @@ impl SpiceError {
                 | SpiceError::PasswordNeeded
                 | SpiceError::NoLinkReply(_)
                 | SpiceError::Replaced
+                | SpiceError::NotSpice(_)
                 | SpiceError::NeedTls(_)
                 | SpiceError::NeedCa(_)
                 | SpiceError::Tls { .. }
@@ -377,6 +383,11 @@ async fn link_on(
             stream.write_all(&out).await.map_err(lost)?;
         }
         let n = match tokio::time::timeout(STEP_TIMEOUT, stream.read(&mut buf)).await {
+            // A TLS port resets a plain link (seen with QEMU 7.2's spice-server).
+            Ok(Ok(0)) if !tls && link.nothing_received() => return Err(SpiceError::NotSpice(addr.clone())),
+            Ok(Err(e)) if !tls && link.nothing_received() && e.kind() == io::ErrorKind::ConnectionReset => {
+                return Err(SpiceError::NotSpice(addr.clone()));
+            }
             Ok(Ok(0)) => return Err(classify(link.closed())),
             Ok(Ok(n)) => n,
             Ok(Err(e)) => return Err(lost(e)),

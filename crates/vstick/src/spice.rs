@@ -1,5 +1,6 @@
-//! `--spice` and its options: the SPICE client's configuration, from the
-//! command line or a virt-viewer file.
+//! `vstick serve --spice` / `--spice-vv`: the SPICE client's configuration
+//! from the command line or a virt-viewer file (passwords read from files,
+//! never from the command line).
 
 use std::path::PathBuf;
 
