@@ -28,8 +28,7 @@ note "cargo build --release -p vstick -p vstick-bench"
 (cd "$REPO" && cargo build --release -q -p vstick -p vstick-bench --bin vstick --bin vstick-guest-io)
 files=()
 for bin in "$target/release/vstick" "$target/release/vstick-guest-io"; do
-    files+=(--file "$bin:/usr/bin/${bin##*/}")
-    for lib in $(ldd "$bin" | grep -oE '/[^ ]+'); do files+=(--file "$lib:$lib"); done
+    guest_binary_files files "$bin" "/usr/bin/${bin##*/}"
 done
 work=$(make_workdir gadget-bench)
 

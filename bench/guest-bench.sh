@@ -166,10 +166,8 @@ else
 fi
 
 # The I/O driver and the shared libraries it needs.
-files=(--file "$guest_io:/usr/bin/vstick-guest-io")
-for lib in $(ldd "$guest_io" | grep -oE '/[^ ]+'); do
-    files+=(--file "$lib:$lib")
-done
+files=()
+guest_binary_files files "$guest_io" /usr/bin/vstick-guest-io
 
 : >"$work/cpu.log"
 timeout=$((reps * 3 * 3 * (seconds_cap + 4) + 180))

@@ -44,10 +44,7 @@ truncate -s 48M "$work/disk.raw"
 files=(--file "$work/x.iso:/media/x.iso" --file "$work/other.iso:/media/other.iso")
 if [ "$MODE" = vstick ]; then
     bin=$(vstick_bin) || exit 1
-    files+=(--file "$bin:/usr/bin/vstick")
-    for lib in $(ldd "$bin" | grep -oE '/[^ ]+'); do
-        files+=(--file "$lib:$lib")
-    done
+    guest_binary_files files "$bin" /usr/bin/vstick
 fi
 
 cat >"$work/in-guest-gadget.sh" <<'GUEST'

@@ -43,11 +43,7 @@ xorriso -as mkisofs -quiet -J -R -V LOCALTWO -o "$work/other.iso" "$work/iso2-tr
 files=(--file "$work/x.iso:/media/x.iso" --file "$work/other.iso:/media/other.iso")
 if [ "$MODE" = vstick ]; then
     bin=$(vstick_bin) || exit 1
-    files+=(--file "$bin:/usr/bin/vstick")
-    # Its shared libraries (and the loader), at the paths the binary asks for.
-    for lib in $(ldd "$bin" | grep -oE '/[^ ]+'); do
-        files+=(--file "$lib:$lib")
-    done
+    guest_binary_files files "$bin" /usr/bin/vstick
 fi
 
 # --- the guest half -----------------------------------------------------------------------

@@ -73,6 +73,18 @@ vstick_bin() {
     echo "$target/debug/vstick"
 }
 
+# guest_binary_files ARRAY BINARY DEST: appends run-guest's --file arguments that put
+# BINARY at DEST in the guest, with its shared libraries (and the loader) at the paths
+# the binary asks for.
+guest_binary_files() {
+    local -n guest_files=$1
+    local lib
+    guest_files+=(--file "$2:$3")
+    for lib in $(ldd "$2" | grep -oE '/[^ ]+'); do
+        guest_files+=(--file "$lib:$lib")
+    done
+}
+
 # start_vstick LOGFILE ARGS...: run `vstick serve ARGS` in the background.
 start_vstick() {
     local log=$1
