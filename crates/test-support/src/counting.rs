@@ -71,6 +71,15 @@ impl<D: UsbDevice> UsbDevice for CountingDevice<D> {
     fn in_available(&mut self, endpoint: u8) -> usize {
         self.dev.in_available(endpoint)
     }
+    fn out_wanted(&mut self, endpoint: u8) -> usize {
+        self.dev.out_wanted(endpoint)
+    }
+    fn halted(&self, endpoint: u8) -> bool {
+        self.dev.halted(endpoint)
+    }
+    fn clear_halt(&mut self, endpoint: u8) {
+        self.dev.clear_halt(endpoint)
+    }
     fn reset(&mut self) {
         self.dev.reset()
     }

@@ -58,6 +58,27 @@ pub trait UsbDevice {
         let _ = endpoint;
         usize::MAX
     }
+    /// The bytes a bulk OUT to `endpoint` is expected to carry now: a CBW,
+    /// or the rest of a data-out stage; 0 when none is expected (unconfigured,
+    /// halted, or the device has something to send first). A transport whose
+    /// reads complete only when full or on a short packet (a USB device
+    /// controller) must never read past it. Default: no bound known.
+    fn out_wanted(&mut self, endpoint: u8) -> usize {
+        let _ = endpoint;
+        usize::MAX
+    }
+    /// Whether the device halted `endpoint` (0x81 or 0x02). A transport whose
+    /// controller keeps halts on the bus mirrors it there, then calls
+    /// [`UsbDevice::clear_halt`].
+    fn halted(&self, endpoint: u8) -> bool {
+        let _ = endpoint;
+        false
+    }
+    /// The device's halt of `endpoint` is now the bus's (see
+    /// [`UsbDevice::halted`]); a transport wedged until a Bulk-Only reset stays halted.
+    fn clear_halt(&mut self, endpoint: u8) {
+        let _ = endpoint;
+    }
     /// USB bus reset (port reset).
     fn reset(&mut self);
 }
@@ -109,6 +130,15 @@ impl<T: CommandTarget> UsbDevice for MassStorageDevice<T> {
     }
     fn in_available(&mut self, endpoint: u8) -> usize {
         MassStorageDevice::in_available(self, endpoint)
+    }
+    fn out_wanted(&mut self, endpoint: u8) -> usize {
+        if endpoint == crate::EP_OUT { MassStorageDevice::out_wanted(self) } else { 0 }
+    }
+    fn halted(&self, endpoint: u8) -> bool {
+        MassStorageDevice::endpoint_halted(self, endpoint) == Some(true)
+    }
+    fn clear_halt(&mut self, endpoint: u8) {
+        MassStorageDevice::clear_halt(self, endpoint)
     }
     fn reset(&mut self) {
         MassStorageDevice::reset(self)
@@ -162,6 +192,15 @@ impl<T: UsbDevice + ?Sized> UsbDevice for &mut T {
     }
     fn in_available(&mut self, endpoint: u8) -> usize {
         (**self).in_available(endpoint)
+    }
+    fn out_wanted(&mut self, endpoint: u8) -> usize {
+        (**self).out_wanted(endpoint)
+    }
+    fn halted(&self, endpoint: u8) -> bool {
+        (**self).halted(endpoint)
+    }
+    fn clear_halt(&mut self, endpoint: u8) {
+        (**self).clear_halt(endpoint)
     }
     fn reset(&mut self) {
         (**self).reset()

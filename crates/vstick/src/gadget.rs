@@ -11,19 +11,11 @@
 //! - **ep0**: FunctionFS events. Class requests (GET MAX LUN, Bulk-Only Mass
 //!   Storage Reset) go to [`MassStorageDevice::control`]; ENABLE/DISABLE
 //!   (configuration, bus reset, unplug) reset the device as a re-plug would.
-//! - **data**: bulk OUT reads sized by [`MassStorageDevice::out_wanted`] (a
-//!   CBW, or the rest of the data-out stage: a FunctionFS read completes only
-//!   on a short packet or a full buffer, so it must never span into the next
-//!   CBW), posted before the previous write reaches the medium (write-behind
-//!   through `bulk_out_owned`/`run_deferred`); bulk IN writes sized by
-//!   [`MassStorageDevice::in_available`], several in flight.
-//!
-//! Stalls: the UDC owns an endpoint's halt and answers the host's
-//! CLEAR_FEATURE(ENDPOINT_HALT) itself, as for Linux's f_mass_storage. When
-//! BOT halts an endpoint, vstick halts it on the bus (after the IN queue has
-//! drained: a UDC refuses to halt an IN endpoint with queued requests), clears
-//! the device's own halt and goes on; its next transfer on that endpoint (the
-//! CSW) waits in the UDC until the host has cleared the halt.
+//! - **data**: the transport core's [`EndpointDriver`] over the bulk endpoint
+//!   files ([`FunctionFsEndpoints`], this edge's whole translation): OUT reads
+//!   sized by what the device expects, IN writes by what it has, several in
+//!   flight, write-behind, and BOT's halts put on the bus. The UDC answers the
+//!   host's CLEAR_FEATURE(ENDPOINT_HALT) itself, as for Linux's f_mass_storage.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -32,15 +24,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use usb_gadget::function::custom::{
     Custom, Endpoint, EndpointDirection, EndpointReceiver, EndpointSender, Event, Interface,
 };
 use usb_gadget::{Class, Config, Gadget, Id, RegGadget, Strings, Udc};
+use vstick_transport::{EndpointDriver, EndpointIo, OUT_READS, POLL};
 use vstick_usb::descriptors::{
     BULK_MAX_BURST, CLASS_MASS_STORAGE, PROTOCOL_BULK_ONLY, SUBCLASS_SCSI_TRANSPARENT, bulk_max_packet_size,
 };
-use vstick_usb::{ControlResult, EP_IN, EP_OUT, InResult, MassStorageDevice, OutResult, Setup, Speed};
+use vstick_usb::{ControlResult, EP_IN, MassStorageDevice, Setup, Speed};
 
 /// Where the kernel lists USB device controllers.
 pub const UDC_CLASS_DIR: &str = "/sys/class/udc";
@@ -50,20 +43,8 @@ pub const CONFIGFS_DIR: &str = "/sys/kernel/config";
 /// with this prefix whose process is gone are removed at start; no other
 /// gadget is ever touched.
 pub const GADGET_PREFIX: &str = "vstick-";
-/// The largest bulk IN write: a multiple of every max packet size, so only a
-/// stage's last write can end in a short packet.
-const IN_CHUNK: usize = 256 * 1024;
-/// The largest bulk OUT read (also a multiple of every max packet size).
-const OUT_CHUNK: usize = 256 * 1024;
 /// Bulk IN writes in flight.
 const IN_QUEUE: u32 = 8;
-/// How often the threads look at the stop flag while the host is idle.
-const POLL: Duration = Duration::from_millis(100);
-/// How long a queued IN transfer may wait for the host at shutdown.
-const DRAIN: Duration = Duration::from_secs(2);
-/// Below this, a bulk OUT is handed over by reference (a CBW); from here on
-/// its buffer is lent to the device for write-behind.
-const LEND_FROM: usize = 16 * 1024;
 
 /// The UDCs in `dir` (sorted).
 pub fn list_udcs(dir: &Path) -> Vec<String> {
@@ -248,7 +229,7 @@ pub async fn serve(
     let (tx, in_dir) = EndpointDirection::device_to_host();
     let (rx, out_dir) = EndpointDirection::host_to_device();
     let mut ep_in = Endpoint::bulk(in_dir.with_queue_len(IN_QUEUE));
-    let mut ep_out = Endpoint::bulk(out_dir.with_queue_len(2));
+    let mut ep_out = Endpoint::bulk(out_dir.with_queue_len(OUT_READS as u32));
     for ep in [&mut ep_in, &mut ep_out] {
         ep.max_packet_size_hs = bulk_max_packet_size(Speed::High);
         ep.max_packet_size_ss = bulk_max_packet_size(Speed::Super);
@@ -303,9 +284,11 @@ pub async fn serve(
     };
     let data = {
         let (device, stop) = (device.clone(), stop.clone());
-        std::thread::Builder::new()
-            .name("gadget-data".into())
-            .spawn(move || DataPath::new(tx, rx).run(&device, &stop))?
+        std::thread::Builder::new().name("gadget-data".into()).spawn(move || {
+            let (mut endpoints, mut device) = (FunctionFsEndpoints { tx, rx }, device);
+            EndpointDriver::new().run(&mut endpoints, &mut device, &stop);
+            io::Result::Ok(())
+        })?
     };
     shutdown.await;
     stop.store(true, Ordering::SeqCst);
@@ -383,14 +366,12 @@ fn ep0_loop(mut custom: Custom, device: &Mutex<MassStorageDevice>, stop: &Atomic
     Ok(())
 }
 
-/// The bulk endpoints and what is in flight on them.
-struct DataPath {
+/// The FunctionFS bulk endpoint files as the transport core's
+/// [`EndpointIo`]: usb-gadget's Linux AIO queues, buffers handed over without
+/// a copy (`BytesMut`/`Bytes` from and to `Vec`).
+struct FunctionFsEndpoints {
     tx: EndpointSender,
     rx: EndpointReceiver,
-    /// Size of the OUT read in flight, if any.
-    reading: Option<usize>,
-    /// IN writes queued and not yet known complete.
-    in_flight: bool,
 }
 
 /// Whether `e` is FunctionFS' answer to a halt request (EBADMSG: the
@@ -399,138 +380,47 @@ fn is_halt_done(e: &io::Error) -> bool {
     e.raw_os_error() == Some(74)
 }
 
-impl DataPath {
-    fn new(tx: EndpointSender, rx: EndpointReceiver) -> Self {
-        Self { tx, rx, reading: None, in_flight: false }
+/// A wait that ran out is `false`; other errors pass.
+fn in_time(result: io::Result<()>) -> io::Result<bool> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::TimedOut => Ok(false),
+        Err(e) => Err(e),
     }
+}
 
-    fn run(mut self, device: &Mutex<MassStorageDevice>, stop: &AtomicBool) -> io::Result<()> {
-        while !stop.load(Ordering::SeqCst) {
-            if let Err(e) = self.step(device, stop) {
-                // The host went away or reset the bus: FunctionFS cancels what was queued.
-                tracing::debug!("gadget bulk I/O: {e}");
-                self.reading = None;
-                let _ = self.rx.cancel();
-                let _ = self.tx.cancel();
-                self.in_flight = false;
-                std::thread::sleep(Duration::from_millis(20));
-            }
+impl EndpointIo for FunctionFsEndpoints {
+    fn max_packet_size(&mut self) -> usize {
+        self.rx.max_packet_size().unwrap_or(512)
+    }
+    fn post_read(&mut self, len: usize) -> io::Result<()> {
+        // The read's length is the buffer's capacity.
+        self.rx.try_recv(BytesMut::with_capacity(len))
+    }
+    fn completed_read(&mut self, timeout: Duration) -> io::Result<Option<Vec<u8>>> {
+        Ok(self.rx.fetch_timeout(timeout)?.map(Vec::from))
+    }
+    fn write_room(&mut self, timeout: Duration) -> io::Result<bool> {
+        in_time(self.tx.ready_timeout(timeout))
+    }
+    fn queue_write(&mut self, data: Vec<u8>) -> io::Result<()> {
+        self.tx.try_send(Bytes::from(data))
+    }
+    fn flush_writes(&mut self, timeout: Duration) -> io::Result<bool> {
+        in_time(self.tx.flush_timeout(timeout))
+    }
+    fn halt(&mut self, endpoint: u8) -> io::Result<()> {
+        let halted = if endpoint == EP_IN { self.tx.control()?.halt() } else { self.rx.control()?.halt() };
+        match halted {
+            Err(e) if !is_halt_done(&e) => Err(e),
+            _ => Ok(()),
         }
-        let _ = self.tx.flush_timeout(DRAIN);
+    }
+    fn cancel_reads(&mut self) {
         let _ = self.rx.cancel();
-        Ok(())
     }
-
-    /// One round: post the OUT read the device wants, finish a lent write,
-    /// queue what the device has for IN, mirror halts; else wait for OUT data.
-    fn step(&mut self, device: &Mutex<MassStorageDevice>, stop: &AtomicBool) -> io::Result<()> {
-        let mut d = lock(device);
-        // Post the next OUT read before the last write reaches the medium.
-        if self.reading.is_none() {
-            let want = d.out_wanted();
-            if want > 0 {
-                let mps = self.rx.max_packet_size().unwrap_or(512);
-                // A CBW arrives as one short packet: a packet-sized read takes it.
-                let size = if want <= vstick_bot::CBW_LEN { mps } else { want.min(OUT_CHUNK) };
-                self.rx.try_recv(BytesMut::with_capacity(size))?;
-                self.reading = Some(size);
-            }
-        }
-        if d.has_deferred() {
-            let _ = d.run_deferred();
-        }
-        if d.endpoint_halted(EP_IN) == Some(true) {
-            drop(d);
-            self.halt_in(device)?;
-            return Ok(());
-        }
-        if d.endpoint_halted(EP_OUT) == Some(true) && self.reading.is_none() {
-            drop(d);
-            self.halt_out(device)?;
-            return Ok(());
-        }
-        let avail = d.in_available(EP_IN);
-        if avail > 0 {
-            let mut buf = BytesMut::zeroed(avail.min(IN_CHUNK));
-            let result = d.bulk_in(EP_IN, &mut buf);
-            drop(d);
-            match result {
-                InResult::Data(n) => {
-                    buf.truncate(n);
-                    self.send(buf, stop)?;
-                }
-                InResult::Stall => self.halt_in(device)?,
-                InResult::Pending => {}
-            }
-            return Ok(());
-        }
-        drop(d);
-        if self.reading.is_none() {
-            // Nothing to read or send: let queued IN transfers complete.
-            if self.in_flight {
-                self.tx.flush_timeout(POLL)?;
-                self.in_flight = false;
-            } else {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            return Ok(());
-        }
-        let Some(data) = self.rx.fetch_timeout(POLL)? else { return Ok(()) };
-        self.reading = None;
-        let mut d = lock(device);
-        let result = if data.len() >= LEND_FROM {
-            let len = data.len();
-            let (result, _back) = d.bulk_out_owned(EP_OUT, Vec::from(data), 0..len);
-            result
-        } else {
-            d.bulk_out(EP_OUT, &data)
-        };
-        drop(d);
-        if result == OutResult::Stall {
-            self.halt_out(device)?;
-        }
-        Ok(())
-    }
-
-    /// Queues one IN transfer, waiting for room in the queue (not past a stop).
-    fn send(&mut self, buf: BytesMut, stop: &AtomicBool) -> io::Result<()> {
-        loop {
-            match self.tx.ready_timeout(POLL) {
-                Ok(()) => break,
-                Err(e) if e.kind() == io::ErrorKind::TimedOut && !stop.load(Ordering::SeqCst) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        self.tx.try_send(buf.freeze())?;
-        self.in_flight = true;
-        Ok(())
-    }
-
-    /// BOT stalls the IN pipe: halt it on the bus once the queue has drained,
-    /// then let the device go on (its CSW waits for the host's CLEAR_FEATURE).
-    fn halt_in(&mut self, device: &Mutex<MassStorageDevice>) -> io::Result<()> {
-        if self.in_flight {
-            self.tx.flush()?;
-            self.in_flight = false;
-        }
-        match self.tx.control()?.halt() {
-            Err(e) if !is_halt_done(&e) => return Err(e),
-            _ => {}
-        }
-        tracing::debug!("bulk IN halted");
-        lock(device).clear_halt(EP_IN);
-        Ok(())
-    }
-
-    /// BOT stalls the OUT pipe (no read is in flight here).
-    fn halt_out(&mut self, device: &Mutex<MassStorageDevice>) -> io::Result<()> {
-        match self.rx.control()?.halt() {
-            Err(e) if !is_halt_done(&e) => return Err(e),
-            _ => {}
-        }
-        tracing::debug!("bulk OUT halted");
-        lock(device).clear_halt(EP_OUT);
-        Ok(())
+    fn cancel_writes(&mut self) {
+        let _ = self.tx.cancel();
     }
 }
 
@@ -581,8 +471,7 @@ mod tests {
     fn chunks_end_on_packet_boundaries() {
         for speed in [Speed::Full, Speed::High, Speed::Super] {
             let mps = usize::from(bulk_max_packet_size(speed));
-            assert_eq!(IN_CHUNK % mps, 0);
-            assert_eq!(OUT_CHUNK % mps, 0);
+            assert_eq!(vstick_transport::ENDPOINT_CHUNK % mps, 0);
         }
     }
 }

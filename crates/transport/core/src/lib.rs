@@ -15,12 +15,17 @@
 //! - write-behind: a large bulk OUT's buffer is lent to the device, the
 //!   completion is sent, then [`Engine::run_deferred`] writes the medium;
 //! - [`Connection`], the sans-io driver (an engine with its device), and
-//!   [`drive`] (feature `tokio`, on by default), the loop every tokio edge runs.
+//!   [`drive`] (feature `tokio`, on by default), the loop every tokio edge runs;
+//! - [`EndpointDriver`], the same decisions for an edge that moves endpoint
+//!   transfers instead of frames (a USB device controller through Linux
+//!   FunctionFS, [`EndpointIo`]): OUT reads sized by what the device expects,
+//!   IN writes by what it has, write-behind, halts put on the bus.
 #![warn(missing_docs)]
 
 mod connection;
 #[cfg(feature = "tokio")]
 mod drive;
+mod endpoints;
 mod engine;
 mod held_in;
 mod output;
@@ -28,6 +33,7 @@ mod output;
 pub use connection::{Connection, DeviceAccess};
 #[cfg(feature = "tokio")]
 pub use drive::{DriveError, READ_CHUNK, drive};
+pub use endpoints::{DRAIN, ENDPOINT_CHUNK, EndpointDriver, EndpointIo, OUT_READS, POLL};
 pub use engine::{Context, Engine, Frame, LEND_FROM, LentOut, Protocol};
 pub use held_in::{HeldIn, HeldRequest, MAX_HELD_IN, QueueFull};
 pub use output::{KEEP_BUFFER, MAX_PENDING_OUTPUT, Output};
