@@ -1,6 +1,6 @@
 //! The transport core every vstick edge shares.
 //!
-//! An edge (usbredir, USB/IP, and the SPICE, vhci and gadget edges to come)
+//! An edge (usbredir, USB/IP, and SPICE and vhci-hcd, which carry those two)
 //! is a translation of its wire format onto this core: it implements
 //! [`Protocol`] (how frames are delimited, what each one means, how a bulk IN
 //! reply is framed) and the core does the rest, once for all of them:
