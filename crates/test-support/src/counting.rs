@@ -1,4 +1,5 @@
-//! [`CountingDevice`]: a device that counts the reply room it is handed.
+//! [`CountingDevice`]: a device that counts the reply room it is handed and
+//! reports when it writes a kept OUT to the medium.
 
 use std::ops::Range;
 
@@ -7,18 +8,22 @@ use vstick_usb::{
 };
 
 /// Wraps a device and adds up the buffer lengths its `bulk_in` is given: the
-/// room a transport filled or allocated for replies (the amplification tests).
+/// room a transport filled or allocated for replies (the amplification
+/// tests); and calls [`CountingDevice::on_deferred`] each time `run_deferred`
+/// writes a kept OUT (the order tests of write-behind).
 pub struct CountingDevice<D> {
     /// The device.
     pub dev: D,
     /// Bytes of `bulk_in` buffers handed to the device so far.
     pub in_room: usize,
+    /// Called after each `run_deferred` that did a kept write.
+    pub on_deferred: Option<Box<dyn FnMut()>>,
 }
 
 impl<D> CountingDevice<D> {
     /// Counting starts at 0.
     pub fn new(dev: D) -> Self {
-        Self { dev, in_room: 0 }
+        Self { dev, in_room: 0, on_deferred: None }
     }
 }
 
@@ -62,7 +67,11 @@ impl<D: UsbDevice> UsbDevice for CountingDevice<D> {
         self.dev.bulk_out_owned(endpoint, buf, range)
     }
     fn run_deferred(&mut self) -> Option<Vec<u8>> {
-        self.dev.run_deferred()
+        let back = self.dev.run_deferred();
+        if let (Some(_), Some(report)) = (&back, &mut self.on_deferred) {
+            report();
+        }
+        back
     }
     fn bulk_in(&mut self, endpoint: u8, buf: &mut [u8]) -> InResult {
         self.in_room += buf.len();

@@ -7,17 +7,13 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
-use std::ops::Range;
 use std::rc::Rc;
 use std::time::Duration;
 
 use vstick_bot::{CSW_LEN, CswStatus, OutResult};
-use vstick_test_support::{BLOCK, BotHost, BulkIn, BulkPipes, Data, device, read10, write10};
+use vstick_test_support::{BLOCK, BotHost, BulkIn, BulkPipes, CountingDevice, Data, device, read10, write10};
 use vstick_transport::{ENDPOINT_CHUNK, EndpointDriver, EndpointIo, OUT_READS};
-use vstick_usb::{
-    ControlResult, DeviceSummary, EP_IN, EP_OUT, EndpointInfo, InResult, InterfaceInfo, MassStorageDevice,
-    Setup, Speed, UsbDevice, request, request_type,
-};
+use vstick_usb::{ControlResult, EP_IN, EP_OUT, MassStorageDevice, Setup, UsbDevice, request, request_type};
 
 /// High-speed bulk max packet size.
 const MPS: usize = 512;
@@ -116,83 +112,11 @@ impl EndpointIo for Udc {
     }
 }
 
-/// The device, logging its deferred writes into the controller's log.
-struct Logged {
-    dev: MassStorageDevice,
-    log: Log,
-}
-
-impl UsbDevice for Logged {
-    fn speed(&self) -> Speed {
-        self.dev.speed()
-    }
-    fn summary(&self) -> DeviceSummary {
-        self.dev.summary()
-    }
-    fn configuration(&self) -> u8 {
-        self.dev.configuration()
-    }
-    fn set_configuration(&mut self, value: u8) -> bool {
-        self.dev.set_configuration(value)
-    }
-    fn alt_setting(&self, interface: u8) -> Option<u8> {
-        self.dev.alt_setting(interface)
-    }
-    fn set_alt_setting(&mut self, interface: u8, alt: u8) -> bool {
-        self.dev.set_alt_setting(interface, alt)
-    }
-    fn interfaces(&self) -> Vec<InterfaceInfo> {
-        self.dev.interfaces()
-    }
-    fn endpoints(&self) -> Vec<EndpointInfo> {
-        self.dev.endpoints()
-    }
-    fn control(&mut self, setup: &Setup, data: &[u8]) -> ControlResult {
-        self.dev.control(setup, data)
-    }
-    fn bulk_out(&mut self, endpoint: u8, data: &[u8]) -> OutResult {
-        self.dev.bulk_out(endpoint, data)
-    }
-    fn bulk_out_owned(
-        &mut self,
-        endpoint: u8,
-        buf: Vec<u8>,
-        range: Range<usize>,
-    ) -> (OutResult, Option<Vec<u8>>) {
-        self.dev.bulk_out_owned(endpoint, buf, range)
-    }
-    fn run_deferred(&mut self) -> Option<Vec<u8>> {
-        let back = self.dev.run_deferred();
-        if back.is_some() {
-            self.log.borrow_mut().push(Ev::Deferred);
-        }
-        back
-    }
-    fn bulk_in(&mut self, endpoint: u8, buf: &mut [u8]) -> InResult {
-        self.dev.bulk_in(endpoint, buf)
-    }
-    fn in_available(&mut self, endpoint: u8) -> usize {
-        UsbDevice::in_available(&mut self.dev, endpoint)
-    }
-    fn out_wanted(&mut self, endpoint: u8) -> usize {
-        UsbDevice::out_wanted(&mut self.dev, endpoint)
-    }
-    fn halted(&self, endpoint: u8) -> bool {
-        UsbDevice::halted(&self.dev, endpoint)
-    }
-    fn clear_halt(&mut self, endpoint: u8) {
-        UsbDevice::clear_halt(&mut self.dev, endpoint)
-    }
-    fn reset(&mut self) {
-        self.dev.reset()
-    }
-}
-
 /// The host's bulk pipes through the controller model and the driver.
 struct Pipes {
     udc: Udc,
     driver: EndpointDriver,
-    dev: Logged,
+    dev: CountingDevice<MassStorageDevice>,
     log: Log,
 }
 
@@ -202,7 +126,10 @@ impl Pipes {
         let mut dev = device();
         assert!(dev.set_configuration(1));
         let udc = Udc { log: log.clone(), ..Udc::default() };
-        Self { udc, driver: EndpointDriver::new(), dev: Logged { dev, log: log.clone() }, log }
+        let mut dev = CountingDevice::new(dev);
+        let deferred = log.clone();
+        dev.on_deferred = Some(Box::new(move || deferred.borrow_mut().push(Ev::Deferred)));
+        Self { udc, driver: EndpointDriver::new(), dev, log }
     }
 
     fn step(&mut self) {
