@@ -68,6 +68,12 @@ xorriso -as mkisofs -quiet -J -R -V VSTICKTWO -o "$work/second.iso" "$work/iso2-
 iso_md5=$(md5_of "$work/test.iso")
 note "media ready: disk.raw $((DISK_BYTES >> 20)) MiB, test.iso $(($(stat -c %s "$work/test.iso") >> 10)) KiB"
 
+# The identity vstick is given (--vendor-id ... --serial); QEMU's usb-bot takes only
+# serial=, its IDs and strings are its own (hw/usb/dev-storage.c).
+ID_SERIAL=0123456789ABCDEF01
+ID_ARGS=(--vendor-id 0x1d6b --product-id 260 --manufacturer "vstick guest test"
+    --product "Identity Check Stick ✓" --serial "$ID_SERIAL")
+
 run_args=()
 device_args=()
 guest_env=(
@@ -108,9 +114,12 @@ vstick)
         ;;
     *) listen=("--$TRANSPORT" "127.0.0.1:$port") chardev_addr="host=127.0.0.1,port=$port" ;;
     esac
-    start_vstick "$work/vstick.log" "${listen[@]}" \
+    start_vstick "$work/vstick.log" "${listen[@]}" "${ID_ARGS[@]}" \
         --disk "$work/disk.raw" --cdrom "$work/test.iso" --control "$work/ctl.sock" -v || exit 1
+    # INQUIRY's vendor stays vstick's whatever the USB identity (see identity.rs).
     guest_env+=(--env EXPECT_VENDOR=vstick --env HOST_MEDIA_CONTROL=1)
+    guest_env+=(--env EXPECT_USB_ID=1d6b:0104 --env "EXPECT_USB_MANUFACTURER=vstick guest test"
+        --env "EXPECT_USB_PRODUCT=Identity Check Stick ✓" --env "EXPECT_USB_SERIAL=$ID_SERIAL")
     # The guest asks for media changes with "VSTICK-HOST insert|eject LUN".
     media_hook=$GUEST_TESTS/lib/vstick-media-hook
     hook=(--host-hook "$media_hook $(vstick_bin) $work/ctl.sock $work/second.iso")
@@ -135,7 +144,9 @@ qemu)
     # Media changes through the QEMU monitor, as vstick ctl does for vstick.
     hook=(--host-hook "$GUEST_TESTS/lib/qemu-media-hook $work/monitor.sock $work/second.iso")
     # One usb-bot device, two LUNs: the same shape vstick presents.
-    qemu_bot_args device_args hd:"$work/disk.raw" cd:"$work/test.iso"
+    qemu_bot_args device_args bot:",serial=$ID_SERIAL" hd:"$work/disk.raw" cd:"$work/test.iso"
+    guest_env+=(--env EXPECT_USB_ID=46f4:0001 --env EXPECT_USB_MANUFACTURER=QEMU
+        --env "EXPECT_USB_PRODUCT=QEMU USB HARDDRIVE" --env "EXPECT_USB_SERIAL=$ID_SERIAL")
     qemu_monitor_args device_args "$work/monitor.sock"
     [ "$TRANSPORT" != spice ] || qemu_spice_args device_args "$(free_port)"
     ;;

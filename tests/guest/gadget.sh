@@ -133,13 +133,19 @@ fi
 
 # --- the stick: a disc and a disk ----------------------------------------------------------
 
+# The identity both roles are given: vstick's options, f_mass_storage's configfs.
+EXPECT_USB_ID=1d6b:0104 EXPECT_USB_MANUFACTURER="vstick gadget test"
+EXPECT_USB_PRODUCT="Gadget Identity Stick ✓" EXPECT_USB_SERIAL=00112233445566778899
+
 # f_mass_storage on UDC U with the same two LUNs (reference mode).
 ref_start() { # U
     R=$G/ref
     mkdir $R $R/strings/0x409 $R/configs/c.1 $R/functions/mass_storage.0
     echo 0x1d6b >$R/idVendor
     echo 0x0104 >$R/idProduct
-    echo reference >$R/strings/0x409/product
+    echo "$EXPECT_USB_MANUFACTURER" >$R/strings/0x409/manufacturer
+    echo "$EXPECT_USB_PRODUCT" >$R/strings/0x409/product
+    echo "$EXPECT_USB_SERIAL" >$R/strings/0x409/serialnumber
     F=$R/functions/mass_storage.0
     echo 1 >$F/lun.0/removable
     echo 1 >$F/lun.0/cdrom
@@ -161,7 +167,8 @@ ref_stop() {
 if [ "$MODE" = vstick ]; then
     U=0
     vstick serve --gadget dummy_udc.0 --cdrom /tmp/img/x.iso --disk /tmp/img/y.raw --control /tmp/ctl.sock \
-        >/tmp/stick.out 2>/tmp/stick.err &
+        --vendor-id 0x1d6b --product-id 0x0104 --manufacturer "$EXPECT_USB_MANUFACTURER" \
+        --product "$EXPECT_USB_PRODUCT" --serial "$EXPECT_USB_SERIAL" >/tmp/stick.out 2>/tmp/stick.err &
     PID=$!
 else
     U=1
@@ -183,13 +190,12 @@ sr*/sd*) ok lun-devices "LUN 0 /dev/$cd_dev, LUN 1 /dev/$disk" ;;
 esac
 # The USB device the host enumerated (its sysfs directory).
 usbdev=$(readlink -f /sys/block/$disk/device | sed 's|/[^/]*:1\.0/.*||')
+# The identity the host reads is the one given (the same in both roles).
+expect_usb_identity gadget "$usbdev"
 if [ "$MODE" = vstick ]; then
     if [ ! -e $G/vstick-99999 ]; then ok stale-gadget-removed; else fail stale-gadget-removed "still there"; fi
     if [ -d $G/other-program ]; then ok other-gadget-kept; else fail other-gadget-kept "removed"; fi
     expect_eq gadget-name "$(cat $G/vstick-$PID/UDC 2>/dev/null)" dummy_udc.0
-    # The identity the host reads: vstick's default VID:PID and strings.
-    expect_eq usb-identity "$(cat $usbdev/idVendor):$(cat $usbdev/idProduct) $(cat $usbdev/product)" \
-        "1209:0001 vstick USB stick"
     expect_eq interface-class "$(cat $usbdev/*:1.0/bInterfaceClass)/$(cat $usbdev/*:1.0/bInterfaceSubClass)/$(cat $usbdev/*:1.0/bInterfaceProtocol)" "08/06/50"
     # dummy_hcd is high speed (its SuperSpeed needs is_super_speed=1): 512-byte bulk packets.
     expect_eq bulk-max-packet "$(cat $usbdev/*:1.0/ep_81/wMaxPacketSize)" 0200

@@ -50,7 +50,7 @@ fi
 
 cat >"$work/in-guest-local.sh" <<'GUEST'
 # In-guest half of tests/guest/local.sh (busybox sh; helpers from guest-lib.sh).
-# Environment: MODE (vstick | qemu), README_MD5, RANDOM_MD5, RANDOM_MB.
+# Environment: MODE (vstick | qemu), README_MD5, RANDOM_MD5, RANDOM_MB, DEFAULT_SERIAL.
 
 VHCI=/sys/devices/platform/vhci_hcd.0
 mkdir -p /mnt/cd /mnt/disk /mnt/check /tmp/img
@@ -177,7 +177,11 @@ fi
 
 # --- the stick: a disc and a disk ------------------------------------------------------------
 
-plug first /tmp/first.out --cdrom /tmp/img/x.iso --disk /tmp/img/y.raw --control /tmp/ctl.sock || finish
+# The first stick has an identity of its own, its serial not BOT's (a warning, served as
+# given); the second keeps vstick's defaults. (qemu mode: loop devices have neither.)
+plug first /tmp/first.out --cdrom /tmp/img/x.iso --disk /tmp/img/y.raw --control /tmp/ctl.sock \
+    --vendor-id 0x1d6b --product-id 0x0104 --manufacturer "vstick local test" \
+    --product "Local Identity Stick" --serial local-stick-1 || finish
 FIRST_PID=$STICK_PID
 cd_dev=$(lun_dev /tmp/first.out 0)
 disk=$(lun_dev /tmp/first.out 1)
@@ -199,6 +203,11 @@ if [ "$MODE" = vstick ]; then
     */vhci_hcd.0/usb*) ok disk-below-vhci ;;
     *) fail disk-below-vhci "$(readlink -f /sys/block/$disk/device)" ;;
     esac
+    EXPECT_USB_ID=1d6b:0104 EXPECT_USB_MANUFACTURER="vstick local test"
+    EXPECT_USB_PRODUCT="Local Identity Stick" EXPECT_USB_SERIAL=local-stick-1
+    expect_usb_identity first "$(readlink -f /sys/block/$disk/device | sed 's|/[^/]*:1\.0/.*||')"
+    expect_eq first-serial-warning \
+        "$(grep -c 'WARN serial "local-stick-1" is not a BOT serial number' /tmp/first.out.err)" 1
     port1=$(vhci_port /tmp/first.out)
     # A SuperSpeed port when one is free (the guest's are): the USB 3 descriptors.
     expect_eq superspeed-port "$(grep "^ss  $(printf %04d "$port1") 006 005 " $VHCI/status | wc -l)" 1
@@ -276,6 +285,11 @@ plug second /tmp/second.out --disk /tmp/img/z.raw || finish
 SECOND_PID=$STICK_PID
 disk2=$(lun_dev /tmp/second.out 0)
 if [ "$MODE" = vstick ]; then
+    EXPECT_USB_ID=1209:0001 EXPECT_USB_MANUFACTURER=vstick EXPECT_USB_PRODUCT="vstick USB stick"
+    usb2=$(readlink -f /sys/block/$disk2/device | sed 's|/[^/]*:1\.0/.*||')
+    EXPECT_USB_SERIAL=$DEFAULT_SERIAL
+    expect_usb_identity second "$usb2"
+    expect_eq second-no-serial-warning "$(grep -c WARN /tmp/second.out.err)" 0
     port2=$(vhci_port /tmp/second.out)
     if [ -n "$port2" ] && [ "$port2" != "$port1" ]; then ok second-own-port "$port1 and $port2"; else
         fail second-own-port "'$port1' and '$port2'"
@@ -325,9 +339,17 @@ info "guest checks done at $(uptime_s)s"
 finish
 GUEST
 
+# The second stick's default serial: 64-bit FNV-1a of its image's path, 16 hex digits
+# (vstick_usb::serial_from_seed), computed independently here.
+default_serial=$(python3 -c '
+h = 0xcbf29ce484222325
+for b in b"/tmp/img/z.raw":
+    h = ((h ^ b) * 0x100000001b3) % 2**64
+print("%016X" % h)')
+
 guest_rc=0
 "$GUEST_TESTS/run-guest" --log "$work/console.log" --memory 768M \
-    --env "MODE=$MODE" --env "RANDOM_MB=4" \
+    --env "MODE=$MODE" --env "RANDOM_MB=4" --env "DEFAULT_SERIAL=$default_serial" \
     --env "README_MD5=$(md5_of "$tree/README.TXT")" \
     --env "RANDOM_MD5=$(md5_of "$tree/nested/random.bin")" \
     "${files[@]}" "$work/in-guest-local.sh" || guest_rc=$?

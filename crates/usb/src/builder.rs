@@ -101,15 +101,25 @@ impl DeviceBuilder {
             .luns
             .into_iter()
             .enumerate()
-            .map(|(i, (kind, medium))| LunConfig {
-                kind,
-                medium,
-                serial: format!("{}{i:02X}", identity.serial),
-            })
+            .map(|(i, (kind, medium))| LunConfig { kind, medium, serial: lun_serial(&identity.serial, i) })
             .collect();
         let target = Target::try_new(configs)?;
         Ok(MassStorageDevice::new(target, identity).with_speed(self.speed))
     }
+}
+
+/// The unit serial of LUN `index` (VPD 80h): the device's serial and the LUN in
+/// two hex digits. The page carries at most 64 bytes of it (SCSI's
+/// `serial_bytes`), so a longer device serial (a USB string may have 126
+/// characters) is cut to 62 bytes first: the LUN digits stay and the LUNs'
+/// serials stay distinct.
+fn lun_serial(device_serial: &str, index: usize) -> String {
+    const PREFIX_BYTES: usize = 64 - 2;
+    let mut end = device_serial.len().min(PREFIX_BYTES);
+    while !device_serial.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{index:02X}", device_serial.get(..end).unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -150,5 +160,16 @@ mod tests {
         assert_eq!((status[1].kind, status[1].medium.as_deref()), (LunKind::Optical, None));
         assert_eq!(device.identity(), &id);
         assert_eq!(device.speed(), Speed::High);
+    }
+
+    #[test]
+    fn lun_serials_keep_their_lun_digits_under_a_long_device_serial() {
+        assert_eq!(lun_serial("0123456789AB", 0), "0123456789AB00");
+        assert_eq!(lun_serial("0123456789AB", 15), "0123456789AB0F");
+        let long = "S".repeat(126);
+        assert_eq!(lun_serial(&long, 1), format!("{}01", "S".repeat(62)));
+        // Cut at a character boundary, never inside one.
+        let wide = "é".repeat(40); // 80 bytes
+        assert_eq!(lun_serial(&wide, 2), format!("{}02", "é".repeat(31)));
     }
 }

@@ -119,6 +119,31 @@ pub struct ServeArgs {
     /// The private key (PEM) of --tls-cert.
     #[arg(long, value_name = "PATH", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
+}
+
+/// Who the device says it is. Taken as text and checked in `ServePlan::new`
+/// (`crate::identity`), with the profile's values, so that a bad value is one
+/// line naming the option whichever way it came.
+#[derive(Debug, Default, Clone, Args)]
+pub struct IdentityArgs {
+    /// idVendor, hex (0x1d6b) or decimal. Default 0x1209 (pid.codes).
+    #[arg(long, value_name = "N")]
+    pub vendor_id: Option<String>,
+    /// idProduct, hex (0x0104) or decimal. Default 0x0001 (pid.codes test PID).
+    #[arg(long, value_name = "N")]
+    pub product_id: Option<String>,
+    /// The manufacturer string (iManufacturer). Default "vstick".
+    #[arg(long, value_name = "TEXT")]
+    pub manufacturer: Option<String>,
+    /// The product string (iProduct). Default "vstick USB stick".
+    #[arg(long, value_name = "TEXT")]
+    pub product: Option<String>,
+    /// The serial number string (iSerialNumber; BOT wants 12+ characters of 0-9, A-F).
+    /// Default: 16 hex digits derived from the image paths, stable across restarts.
+    #[arg(long, value_name = "TEXT")]
+    pub serial: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]

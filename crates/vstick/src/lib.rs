@@ -16,6 +16,8 @@ pub mod control;
 #[doc(hidden)]
 pub mod gadget;
 #[doc(hidden)]
+pub mod identity;
+#[doc(hidden)]
 pub mod local;
 #[doc(hidden)]
 pub mod serve;

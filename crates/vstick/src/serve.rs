@@ -13,6 +13,7 @@ use vstick_scsi::{LunKind, Target};
 use vstick_usb::{DeviceBuilder, MassStorageDevice, Speed};
 
 use crate::cli::{ServeArgs, UsbSpeed};
+use crate::identity::{IdValue, IdentitySpec, ProfileIdentity};
 use crate::socket_file::SocketFile;
 pub use crate::spice::SpiceTarget;
 
@@ -161,6 +162,7 @@ pub fn build_device(
     block_size: u32,
     snapshot: Option<&Snapshot>,
     speed: Speed,
+    identity: &IdentitySpec,
 ) -> anyhow::Result<(MassStorageDevice, Vec<Arc<SnapshotImage>>)> {
     let writable = luns.iter().filter(|l| matches!(l, LunSpec::Disk { read_only: false, .. })).count();
     let mut media = Vec::with_capacity(luns.len());
@@ -197,7 +199,7 @@ pub fn build_device(
     }
     let builder =
         luns.iter().zip(media).fold(DeviceBuilder::new(), |b, (spec, m)| b.lun(spec.kind(), Some(m)));
-    let identity = vstick_usb::Identity::default_for(device_serial(luns));
+    let identity = identity.identity(|| device_serial(luns));
     Ok((builder.identity(identity).speed(speed).build()?, kept))
 }
 
@@ -289,6 +291,8 @@ pub struct ServePlan {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// `None`: the transport's default.
     pub speed: Option<Speed>,
+    /// VID/PID and strings given on the command line or in the profile.
+    pub identity: IdentitySpec,
 }
 
 /// A stick profile (`--config stick.toml`).
@@ -308,6 +312,12 @@ struct Profile {
     snapshot: bool,
     snapshot_keep: Option<PathBuf>,
     usb_speed: Option<UsbSpeed>,
+    // The identity, named like the options (`crate::identity`).
+    vendor_id: Option<IdValue>,
+    product_id: Option<IdValue>,
+    manufacturer: Option<String>,
+    product: Option<String>,
+    serial: Option<String>,
     #[serde(default)]
     lun: Vec<ProfileLun>,
 }
@@ -425,6 +435,18 @@ impl ServePlan {
             .map_err(|e| anyhow::anyhow!("block size: {e}"))?;
         let keep = args.snapshot_keep.clone().or(profile.snapshot_keep);
         let snapshot = (args.snapshot || profile.snapshot || keep.is_some()).then_some(Snapshot { keep });
+        let identity = IdentitySpec::resolve(
+            &args.identity,
+            &ProfileIdentity {
+                vendor_id: profile.vendor_id,
+                product_id: profile.product_id,
+                manufacturer: profile.manufacturer,
+                product: profile.product,
+                serial: profile.serial,
+            },
+            args.config.as_ref().map(|p| p.display().to_string()).as_deref(),
+            matches!(transport, Transport::Gadget(_)),
+        )?;
         let tls = args.tls_cert.clone().zip(args.tls_key.clone());
         if tls.is_some() && !matches!(transport, Transport::UsbredirListen(RedirSocket::Tcp(_))) {
             bail!(
@@ -443,6 +465,7 @@ impl ServePlan {
                 UsbSpeed::High => Speed::High,
                 UsbSpeed::Super => Speed::Super,
             }),
+            identity,
         })
     }
 }
@@ -515,6 +538,9 @@ fn shutdown_signal() -> impl Future<Output = ()> {
 
 pub fn run(args: ServeArgs, cli_luns: Vec<LunSpec>) -> anyhow::Result<()> {
     let plan = ServePlan::new(&args, cli_luns)?;
+    if let Some(warning) = plan.identity.serial_warning() {
+        tracing::warn!("{warning}");
+    }
     let usbredir = matches!(
         plan.transport,
         Transport::UsbredirListen(_) | Transport::UsbredirConnect(_) | Transport::Spice(_)
@@ -544,7 +570,8 @@ pub fn run(args: ServeArgs, cli_luns: Vec<LunSpec>) -> anyhow::Result<()> {
         Endpoint::Local { speed, .. } => *speed,
         _ => plan.speed.unwrap_or(if usbredir { Speed::Super } else { Speed::High }),
     };
-    let (device, kept) = build_device(&plan.luns, plan.block_size, plan.snapshot.as_ref(), speed)?;
+    let (device, kept) =
+        build_device(&plan.luns, plan.block_size, plan.snapshot.as_ref(), speed, &plan.identity)?;
     let device = Arc::new(Mutex::new(device));
     let result = runtime.block_on(serve_plan(&plan, device.clone(), endpoint, control));
     // Flush whatever the transport ended with: a signal, an error, or a closed peer.

@@ -3,6 +3,8 @@
 # The host attached ONE USB mass-storage device with LUN 0 = writable disk (RAW image)
 # and LUN 1 = CD-ROM (ISO). Environment from the host:
 #   EXPECT_VENDOR      INQUIRY vendor identification ("vstick", or "QEMU" in qemu mode)
+#   EXPECT_USB_ID, EXPECT_USB_MANUFACTURER, EXPECT_USB_PRODUCT, EXPECT_USB_SERIAL
+#                      the USB device's idVendor:idProduct and strings (guest-lib.sh)
 #   DISK_BYTES         size of the disk image
 #   ISO_LONG_NAME      path (in the ISO) of a file with a long Unicode name
 #   ISO_LONG_MD5       its md5
@@ -66,6 +68,7 @@ info "usb device $usbdev: idVendor=$(cat /sys/bus/usb/devices/$usbdev/idVendor)"
     "speed=$(cat /sys/bus/usb/devices/$usbdev/speed)" \
     "product='$(cat /sys/bus/usb/devices/$usbdev/product 2>/dev/null)'" \
     "protocol=$(cat /sys/bus/usb/devices/$intf/bInterfaceSubClass)/$(cat /sys/bus/usb/devices/$intf/bInterfaceProtocol)"
+expect_usb_identity device /sys/bus/usb/devices/$usbdev
 expect_eq interface-subclass-scsi "$(cat /sys/bus/usb/devices/$intf/bInterfaceSubClass)" 06
 expect_eq interface-protocol-bot "$(cat /sys/bus/usb/devices/$intf/bInterfaceProtocol)" 50
 

@@ -198,6 +198,21 @@ write_disk_file() {
     value disk_file_md5 "$written_md5"
 }
 
+# expect_usb_identity PREFIX DIR: the USB device at sysfs DIR (/sys/bus/usb/devices/1-1)
+# says what the host asked for. Checks PREFIX-usb-id against EXPECT_USB_ID ("vvvv:pppp",
+# lower-case hex as sysfs prints it) and PREFIX-usb-manufacturer, -product, -serial
+# against EXPECT_USB_MANUFACTURER, _PRODUCT, _SERIAL; an unset variable is not checked.
+expect_usb_identity() {
+    [ -z "${EXPECT_USB_ID+x}" ] ||
+        expect_eq "$1-usb-id" "$(cat "$2/idVendor" 2>&1):$(cat "$2/idProduct" 2>&1)" "$EXPECT_USB_ID"
+    [ -z "${EXPECT_USB_MANUFACTURER+x}" ] ||
+        expect_eq "$1-usb-manufacturer" "$(cat "$2/manufacturer" 2>&1)" "$EXPECT_USB_MANUFACTURER"
+    [ -z "${EXPECT_USB_PRODUCT+x}" ] ||
+        expect_eq "$1-usb-product" "$(cat "$2/product" 2>&1)" "$EXPECT_USB_PRODUCT"
+    [ -z "${EXPECT_USB_SERIAL+x}" ] ||
+        expect_eq "$1-usb-serial" "$(cat "$2/serial" 2>&1)" "$EXPECT_USB_SERIAL"
+}
+
 # host_request WORDS...: ask the host driver to act (run-guest --host-hook) and wait (30 s
 # at most) for the hook to finish. Sets host_rc to its exit status ("none" without a hook,
 # "timeout" when no reply came) and host_reply to its output. run-guest sends the reply

@@ -48,15 +48,20 @@ qemu_spice_args() {
 #   hd     writable disk (scsi-hd)        drive id dN (N = the LUN)
 #   hd-ro  read-only disk (scsi-hd)       drive id dN
 #   cd     read-only CD/DVD (scsi-cd)     drive id cN (qemu-media-hook's name for LUN N)
+#   bot    no LUN: options of the usb-bot device itself (bot:,serial=0123456789AB)
 # Options are appended as they are: hd:base.raw:,snapshot=on:,logical_block_size=4096
 qemu_bot_args() {
     local -n _into=$1
     shift
-    local lun=0 spec kind rest file drive_opts device_opts drive id scsi
+    local lun=0 spec kind rest file drive_opts device_opts drive id scsi bot_opts=""
     local luns=()
     for spec in "$@"; do
         kind=${spec%%:*}
         rest=${spec#*:}
+        if [ "$kind" = bot ]; then
+            bot_opts+=$rest
+            continue
+        fi
         IFS=: read -r file drive_opts device_opts <<<"$rest"
         drive="format=raw"
         case "$kind" in
@@ -69,7 +74,7 @@ qemu_bot_args() {
         luns+=(-device "$scsi,bus=bot0.0,scsi-id=0,lun=$lun,drive=$id$device_opts")
         lun=$((lun + 1))
     done
-    _into+=(-device usb-bot,id=bot0,bus=xhci.0 "${luns[@]}")
+    _into+=(-device "usb-bot,id=bot0,bus=xhci.0$bot_opts" "${luns[@]}")
 }
 
 # qemu_monitor_args ARRAY SOCKET: an HMP monitor on a Unix socket (qemu-media-hook's).

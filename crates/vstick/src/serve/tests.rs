@@ -147,3 +147,120 @@ fn usbredir_takes_a_unix_socket_path() {
     let tls = ["--usbredir", "unix:/run/v.sock", "--tls-cert", "c.pem", "--tls-key", "k.pem"];
     assert!(refused(&tls).contains("file permissions"));
 }
+
+#[test]
+fn identity_from_the_profile_and_the_command_line_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("stick.toml");
+    std::fs::write(
+        &profile,
+        r#"
+usbredir = "4000"
+vendor_id = 0x1d6b                # a TOML hex integer
+product_id = "0x0104"             # or text, as on the command line
+manufacturer = "Profile Inc."
+product = "Profile stick"
+serial = "AAAABBBBCCCC"
+"#,
+    )
+    .unwrap();
+    let p = profile.to_str().unwrap();
+    let lun = || vec![LunSpec::Cdrom { path: "a.iso".into() }];
+    let plan = ServePlan::new(&args(&["--config", p]), lun()).unwrap();
+    let id = plan.identity.identity(|| unreachable!("the profile gives a serial"));
+    assert_eq!((id.vendor_id, id.product_id), (0x1d6b, 0x0104));
+    assert_eq!((id.manufacturer.as_str(), id.product.as_str()), ("Profile Inc.", "Profile stick"));
+    assert_eq!(id.serial, "AAAABBBBCCCC");
+
+    let plan =
+        ServePlan::new(&args(&["--config", p, "--product-id", "2", "--serial", "X-1"]), lun()).unwrap();
+    let id = plan.identity.identity(|| unreachable!());
+    assert_eq!((id.vendor_id, id.product_id, id.serial.as_str()), (0x1d6b, 2, "X-1"));
+    assert!(plan.identity.serial_warning().is_some());
+
+    std::fs::write(&profile, "usbredir = \"4000\"\nvendor_id = 0x10000\n").unwrap();
+    let err = ServePlan::new(&args(&["--config", p]), lun()).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!("{p}: vendor_id: 65536 is out of range; a USB ID is 16 bits, 0 to 0xffff (65535)")
+    );
+    std::fs::write(&profile, "usbredir = \"4000\"\nvendor_id = true\n").unwrap();
+    let err = format!("{:#}", ServePlan::new(&args(&["--config", p]), lun()).unwrap_err());
+    assert!(err.contains("invalid stick profile"), "{err}");
+}
+
+#[test]
+fn identity_errors_are_one_line_for_every_transport() {
+    let lun = || vec![LunSpec::Cdrom { path: "a.iso".into() }];
+    let refused = |argv: &[&str]| ServePlan::new(&args(argv), lun()).unwrap_err().to_string();
+    for transport in [&["--usbredir", "4000"][..], &["--usbip", "3240"], &["--local"], &["--gadget"]] {
+        let mut argv = transport.to_vec();
+        argv.extend(["--vendor-id", "0x12345"]);
+        assert_eq!(
+            refused(&argv),
+            "--vendor-id: 0x12345 is out of range; a USB ID is 16 bits, 0 to 0xffff (65535)"
+        );
+    }
+    // configfs counts bytes: 70 × "é" fits a descriptor but not the gadget.
+    let wide = "é".repeat(70);
+    assert!(ServePlan::new(&args(&["--local", "--manufacturer", &wide]), lun()).is_ok());
+    assert_eq!(
+        refused(&["--gadget", "--manufacturer", &wide]),
+        "--manufacturer: 140 bytes of UTF-8; Linux's gadget configfs takes at most 126 (shorten it)"
+    );
+}
+
+#[test]
+fn build_device_serves_the_given_identity_and_derives_the_lun_serials() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("d.raw");
+    std::fs::write(&image, vec![0u8; 1 << 20]).unwrap();
+    let luns = vec![
+        LunSpec::Disk { path: image.clone(), read_only: true },
+        LunSpec::Disk { path: image.clone(), read_only: true },
+    ];
+    let build = |argv: &[&str]| {
+        let mut all = vec!["--usbredir", "4000"];
+        all.extend(argv);
+        let plan = ServePlan::new(&args(&all), luns.clone()).unwrap();
+        build_device(&plan.luns, 512, None, Speed::High, &plan.identity).unwrap().0
+    };
+    let mut device = build(&[
+        "--vendor-id",
+        "0x1d6b",
+        "--product-id",
+        "0x0104",
+        "--manufacturer",
+        "M",
+        "--product",
+        "P",
+        "--serial",
+        "0123456789AB",
+    ]);
+    let id = device.identity();
+    assert_eq!((id.vendor_id, id.product_id), (0x1d6b, 0x0104));
+    assert_eq!(
+        (id.manufacturer.as_str(), id.product.as_str(), id.serial.as_str()),
+        ("M", "P", "0123456789AB")
+    );
+    // Each LUN's unit serial (VPD 80h) is the device's and the LUN number.
+    assert_eq!(
+        (vpd_serial(&mut device, 0), vpd_serial(&mut device, 1)),
+        ("0123456789AB00".into(), "0123456789AB01".into())
+    );
+    // Without options: the defaults and the serial from the image paths.
+    let device = build(&[]);
+    assert_eq!(device.identity(), &vstick_usb::Identity::default_for(device_serial(&luns)));
+}
+
+/// The unit serial number (INQUIRY VPD page 80h, SPC-4 §7.8.15) of `lun`.
+fn vpd_serial(device: &mut MassStorageDevice, lun: u8) -> String {
+    let target = device.target_mut();
+    let vstick_scsi::DataStage::In(n) = target.begin(lun, &[0x12, 0x01, 0x80, 0x00, 0xff, 0x00]) else {
+        panic!("INQUIRY VPD 80h has data");
+    };
+    let mut page = vec![0u8; n as usize];
+    target.data_in(&mut page);
+    assert_eq!(target.end(), vstick_scsi::Status::Good);
+    String::from_utf8_lossy(&page[4..]).into_owned()
+}
