@@ -11,8 +11,8 @@
 # through configfs on dummy_udc.1 with the same images; its `lun.N/file` attribute is the
 # disc swap and the eject (refused with EBUSY while the host locks the medium, as vstick's
 # `ctl eject` is). vstick's own messages (no UDC, several UDCs, configfs not mounted, not
-# root, a UDC in use, an image in use) and its cleanup of stale gadgets have no
-# f_mass_storage counterpart and are checked in vstick mode only.
+# root, a UDC in use, an image in use), its cleanup of stale gadgets and a stick profile
+# with a snapshot have no f_mass_storage counterpart and are checked in vstick mode only.
 #
 # Afterwards the guest copies the disk image to a virtio disk the host reads with mtools:
 # the host finds the file the guest wrote through the gadget.
@@ -358,6 +358,32 @@ if [ "$MODE" = vstick ]; then
     kill -TERM $AFTER
     wait $AFTER
     rmdir $G/other-program
+fi
+
+# A stick profile with `snapshot = true`: the host writes and reads its writes back, the
+# image stays as it was, and no overlay is left beside it (vstick only: f_mass_storage
+# has no snapshots).
+if [ "$MODE" = vstick ]; then
+    image_md5=$(md5sum /tmp/img/y.raw | cut -d' ' -f1)
+    printf '%s\n' 'gadget = "dummy_udc.0"' 'snapshot = true' '[[lun]]' 'type = "disk"' 'path = "img/y.raw"' \
+        >/tmp/stick.toml
+    vstick serve --config /tmp/stick.toml >/tmp/snap.out 2>/tmp/snap.err &
+    SNAP=$!
+    if wait_for 60 gadget_dev 0 0; then
+        sdisk=$(gadget_dev 0 0)
+        head -c $((2 << 20)) /dev/urandom >/tmp/snap.bin
+        dd if=/tmp/snap.bin of="/dev/$sdisk" bs=1M oflag=direct 2>/dev/null
+        expect_eq snapshot-reads-its-writes \
+            "$(dd if="/dev/$sdisk" bs=1M count=2 iflag=direct 2>/dev/null | md5sum | cut -d' ' -f1)" \
+            "$(md5sum </tmp/snap.bin | cut -d' ' -f1)"
+    else
+        fail snapshot-reads-its-writes "no disk on dummy_hcd.0 after 60 s"
+        show_log /tmp/snap.err
+    fi
+    kill -TERM $SNAP
+    wait $SNAP
+    expect_eq snapshot-image-unchanged "$(md5sum /tmp/img/y.raw | cut -d' ' -f1)" "$image_md5"
+    expect_eq snapshot-overlay-removed "$(ls /tmp/img | tr '\n' ' ')" "other.iso x.iso y.raw "
 fi
 
 # --- the host reads the image: copied to the virtio disk ------------------------------------
