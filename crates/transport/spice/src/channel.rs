@@ -66,8 +66,8 @@ impl Channel {
 
     /// Appends a whole client message.
     pub fn encode(&mut self, msg_type: u16, body: &[u8], out: &mut Vec<u8>) {
-        self.encode_header(msg_type, body.len() as u32, out);
-        out.extend_from_slice(body);
+        self.serial += 1;
+        codec::encode_message(self.kind, self.serial, msg_type, body, out);
     }
 
     /// Takes bytes from the server. Common messages are answered into `out`;
@@ -164,13 +164,7 @@ impl Channel {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn message(msg_type: u16, body: &[u8]) -> Vec<u8> {
-        let mut v = Vec::new();
-        codec::encode_header(HeaderKind::Mini, 0, msg_type, body.len() as u32, &mut v);
-        v.extend_from_slice(body);
-        v
-    }
+    use crate::codec::mini as message;
 
     fn ping(id: u32) -> Vec<u8> {
         let mut body = id.to_le_bytes().to_vec();

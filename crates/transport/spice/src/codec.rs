@@ -143,6 +143,12 @@ pub fn encode_header(kind: HeaderKind, serial: u64, msg_type: u16, size: u32, ou
     }
 }
 
+/// Appends a whole message: its header, then `body`.
+pub fn encode_message(kind: HeaderKind, serial: u64, msg_type: u16, body: &[u8], out: &mut Vec<u8>) {
+    encode_header(kind, serial, msg_type, body.len() as u32, out);
+    out.extend_from_slice(body);
+}
+
 /// `SPICE_MSG_PING`: `{u32 id; u64 timestamp}` (net-test pings carry extra
 /// bytes after it, which the PONG does not echo).
 pub fn parse_ping(body: &[u8]) -> Result<(u32, u64), DecodeError> {
@@ -236,6 +242,14 @@ pub fn decompress_into(body: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError
     }
 }
 
+/// A whole message with a mini header (tests).
+#[cfg(test)]
+pub(crate) fn mini(msg_type: u16, body: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    encode_message(HeaderKind::Mini, 0, msg_type, body, &mut v);
+    v
+}
+
 fn u16_at(b: &[u8], at: usize) -> u16 {
     let mut a = [0u8; 2];
     a.copy_from_slice(b.get(at..at + 2).unwrap_or(&[0; 2]));
@@ -257,13 +271,6 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn mini(msg_type: u16, body: &[u8]) -> Vec<u8> {
-        let mut v = Vec::new();
-        encode_header(HeaderKind::Mini, 0, msg_type, body.len() as u32, &mut v);
-        v.extend_from_slice(body);
-        v
-    }
 
     #[test]
     fn headers_round_trip_and_every_truncation_is_incomplete() {

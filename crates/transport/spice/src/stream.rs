@@ -231,15 +231,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for VmcStream<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::mini as message;
     use crate::codec::HeaderKind;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    fn message(msg_type: u16, body: &[u8]) -> Vec<u8> {
-        let mut v = Vec::new();
-        codec::encode_header(HeaderKind::Mini, 0, msg_type, body.len() as u32, &mut v);
-        v.extend_from_slice(body);
-        v
-    }
 
     #[tokio::test]
     async fn data_is_unwrapped_and_wrapped_and_pings_answered() {
