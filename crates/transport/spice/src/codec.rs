@@ -18,6 +18,9 @@ pub const MAX_DATA_CHUNK: usize = 64 * 1024;
 /// server compresses at most one 64 KiB chardev read per message).
 pub const MAX_DECOMPRESSED: u32 = 1024 * 1024;
 
+/// Longest NOTIFY text kept (spice-server's are a line).
+pub const MAX_NOTICE_TEXT: usize = 1024;
+
 /// Server message types (`spice/enums.h`, `SPICE_MSG_*`).
 pub mod msg {
     /// Common: the server wants an ACK every `window` messages.
@@ -197,11 +200,11 @@ pub fn parse_channels_list(body: &[u8]) -> Result<Vec<(u8, u8)>, DecodeError> {
 
 /// `SPICE_MSG_NOTIFY`: `{u64 time; u32 severity; u32 visibility; u32 what;
 /// u32 message_len; u8 message[]}`, the message text (lossy UTF-8, without
-/// its NUL).
+/// its NUL), cut at [`MAX_NOTICE_TEXT`] bytes.
 pub fn parse_notify(body: &[u8]) -> Result<String, DecodeError> {
     let len = body.get(20..24).map(|b| u32_at(b, 0)).ok_or(DecodeError::Malformed(msg::NOTIFY))?;
     let text = body.get(24..).unwrap_or_default();
-    let text = text.get(..len as usize).unwrap_or(text);
+    let text = text.get(..(len as usize).min(MAX_NOTICE_TEXT)).unwrap_or(text);
     let text = text.split(|&b| b == 0).next().unwrap_or_default();
     Ok(String::from_utf8_lossy(text).into_owned())
 }
@@ -345,6 +348,10 @@ mod tests {
         body.extend_from_slice(b"hello\0garbage");
         assert_eq!(parse_notify(&body).unwrap(), "hello");
         assert!(parse_notify(&body[..10]).is_err());
+        let mut long = body[..20].to_vec();
+        long.extend_from_slice(&u32::MAX.to_le_bytes());
+        long.extend_from_slice(&[b'a'; 3 * MAX_NOTICE_TEXT]);
+        assert_eq!(parse_notify(&long).unwrap().len(), MAX_NOTICE_TEXT);
         let m = mini(msg::NOTIFY, &body);
         assert_eq!(decode(HeaderKind::Mini, &m).unwrap().unwrap().0.body, &body[..]);
     }

@@ -6,59 +6,41 @@
 //! answers PINGs; writing wraps the bytes in `SPICEVMC_DATA` messages of at
 //! most [`MAX_DATA_CHUNK`] bytes, the header written together with the
 //! caller's bytes (vectored, no copy). Control replies (PONG, ACK) go out
-//! between data messages, never inside one.
+//! between data messages, never inside one. The decoding and its memory
+//! bound are [`Vmc`]'s: the socket is read again only once what was read
+//! is decoded and taken, and not while 64 KiB of replies wait to be sent.
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tracing::debug;
 
-use crate::channel::{Channel, ChannelError};
-use crate::codec::{self, MAX_DATA_CHUNK, msg, msgc};
-
-/// Socket read size.
-const READ_CHUNK: usize = 256 * 1024;
+use crate::channel::Channel;
+use crate::codec::MAX_DATA_CHUNK;
+use crate::vmc::Vmc;
 
 /// A usbredir channel as a byte stream. Writes assume `write_all` use: after
 /// a partial write the caller offers the rest of the same bytes.
 pub struct VmcStream<S> {
     inner: S,
-    channel: Channel,
-    rbuf: Box<[u8]>,
-    data: Vec<u8>,
-    data_pos: usize,
-    ctl: Vec<u8>,
-    ctl_pos: usize,
+    vmc: Vmc,
     hdr: Vec<u8>,
     hdr_pos: usize,
     owed: usize,
     eof: bool,
-    /// DATA and COMPRESSED_DATA messages received (logged at the end).
-    received: [u64; 2],
+    /// A read waiting for the control backlog to go out after the data
+    /// message being written.
+    read_waker: Option<Waker>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> VmcStream<S> {
     /// Wraps a linked channel; `first` are bytes that arrived with the link
     /// result (the channel's first messages).
     pub fn new(inner: S, channel: Channel, first: &[u8]) -> io::Result<Self> {
-        let mut s = Self {
-            inner,
-            channel,
-            rbuf: vec![0; READ_CHUNK].into_boxed_slice(),
-            data: Vec::new(),
-            data_pos: 0,
-            ctl: Vec::new(),
-            ctl_pos: 0,
-            hdr: Vec::new(),
-            hdr_pos: 0,
-            owed: 0,
-            eof: false,
-            received: [0; 2],
-        };
-        s.take_in(first.len(), Some(first))?;
-        Ok(s)
+        let vmc = Vmc::new(channel, first).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        Ok(Self { inner, vmc, hdr: Vec::new(), hdr_pos: 0, owed: 0, eof: false, read_waker: None })
     }
 
     /// Reads until some usbredir bytes are buffered (`true`) or the server
@@ -66,7 +48,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> VmcStream<S> {
     /// accepted link.
     pub async fn wait_for_data(&mut self) -> io::Result<bool> {
         std::future::poll_fn(|cx| {
-            while self.data_pos == self.data.len() {
+            while self.vmc.data().is_empty() {
                 if self.eof {
                     return Poll::Ready(Ok(false));
                 }
@@ -79,55 +61,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin> VmcStream<S> {
 
     /// The reason code of the server's DISCONNECTING, if it sent one.
     pub fn disconnect_reason(&self) -> Option<u32> {
-        self.channel.disconnect_reason()
+        self.vmc.disconnect_reason()
     }
 
-    /// Runs `n` received bytes (in `rbuf`, or `from`) through the channel.
-    fn take_in(&mut self, n: usize, from: Option<&[u8]>) -> io::Result<()> {
-        if self.data_pos == self.data.len() {
-            self.data.clear();
-            self.data_pos = 0;
-        }
-        let input = match from {
-            Some(bytes) => bytes,
-            None => self.rbuf.get(..n).unwrap_or_default(),
-        };
-        let data = &mut self.data;
-        let received = &mut self.received;
-        self.channel
-            .receive(input, &mut self.ctl, |m| -> Result<(), ChannelError> {
-                match m.msg_type {
-                    msg::SPICEVMC_DATA => {
-                        received[0] += 1;
-                        data.extend_from_slice(m.body);
-                    }
-                    msg::SPICEVMC_COMPRESSED_DATA => {
-                        received[1] += 1;
-                        codec::decompress_into(m.body, data)?;
-                    }
-                    other => debug!(msg_type = other, "SPICE usbredir channel: message ignored"),
-                }
-                Ok(())
-            })
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
-    }
-
-    /// One socket read into the channel.
+    /// One step towards usbredir bytes: decode what was received, else one
+    /// socket read (once the control backlog allows it).
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        // Pending control replies go out between data messages.
-        if self.owed == 0
-            && let Poll::Ready(Err(e)) = self.poll_ctl(cx)
-        {
-            return Poll::Ready(Err(e));
+        if self.vmc.has_undecoded() {
+            return Poll::Ready(self.vmc.decode().map_err(invalid));
         }
-        let mut rb = ReadBuf::new(&mut self.rbuf);
+        // Pending control replies go out between data messages.
+        if self.owed == 0 {
+            if let Poll::Ready(Err(e)) = self.poll_ctl(cx) {
+                return Poll::Ready(Err(e));
+            }
+        } else if !self.vmc.wants_input() {
+            self.read_waker = Some(cx.waker().clone());
+        }
+        if !self.vmc.wants_input() {
+            // poll_ctl, or the writer finishing its message, wakes us.
+            return Poll::Pending;
+        }
+        let mut rb = ReadBuf::new(self.vmc.read_space());
         ready!(Pin::new(&mut self.inner).poll_read(cx, &mut rb))?;
         let n = rb.filled().len();
         if n == 0 {
             self.eof = true;
             return Poll::Ready(Ok(()));
         }
-        self.take_in(n, None)?;
+        self.vmc.received(n).map_err(invalid)?;
         if self.owed == 0 {
             let _ = self.poll_ctl(cx)?;
         }
@@ -136,24 +98,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> VmcStream<S> {
 
     /// Writes pending control replies.
     fn poll_ctl(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while self.ctl_pos < self.ctl.len() {
-            let n = ready!(
-                Pin::new(&mut self.inner).poll_write(cx, self.ctl.get(self.ctl_pos..).unwrap_or_default())
-            )?;
+        while !self.vmc.control().is_empty() {
+            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, self.vmc.control()))?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
-            self.ctl_pos += n;
+            self.vmc.control_sent(n);
         }
-        self.ctl.clear();
-        self.ctl_pos = 0;
         Poll::Ready(Ok(()))
+    }
+}
+
+fn invalid(e: crate::channel::ChannelError) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+#[cfg(test)]
+impl<S> VmcStream<S> {
+    /// Bytes held for the server's input beyond the read buffer.
+    fn held(&self) -> usize {
+        self.vmc.held()
     }
 }
 
 impl<S> Drop for VmcStream<S> {
     fn drop(&mut self) {
-        let [plain, lz4] = self.received;
+        let [plain, lz4] = self.vmc.data_messages();
         debug!(plain, lz4, "SPICE usbredir channel closed: data messages received");
     }
 }
@@ -161,16 +131,16 @@ impl<S> Drop for VmcStream<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for VmcStream<S> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        while this.data_pos == this.data.len() {
+        while this.vmc.data().is_empty() {
             if this.eof {
                 return Poll::Ready(Ok(()));
             }
             ready!(this.poll_fill(cx))?;
         }
-        let avail = this.data.get(this.data_pos..).unwrap_or_default();
+        let avail = this.vmc.data();
         let n = avail.len().min(buf.remaining());
         buf.put_slice(avail.get(..n).unwrap_or_default());
-        this.data_pos += n;
+        this.vmc.consume(n);
         Poll::Ready(Ok(()))
     }
 }
@@ -186,7 +156,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for VmcStream<S> {
                 ready!(this.poll_ctl(cx))?;
                 let n = buf.len().min(MAX_DATA_CHUNK);
                 this.hdr.clear();
-                this.channel.encode_header(msgc::SPICEVMC_DATA, n as u32, &mut this.hdr);
+                this.vmc.encode_data_header(n as u32, &mut this.hdr);
                 this.hdr_pos = 0;
                 this.owed = n;
             }
@@ -205,6 +175,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for VmcStream<S> {
             this.hdr_pos += of_hdr;
             let of_body = n - of_hdr;
             this.owed -= of_body;
+            if this.owed == 0
+                && let Some(waker) = this.read_waker.take()
+            {
+                waker.wake();
+            }
             if of_body > 0 {
                 return Poll::Ready(Ok(of_body));
             }
@@ -231,8 +206,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for VmcStream<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::mini as message;
-    use crate::codec::HeaderKind;
+    use crate::codec::{self, HeaderKind, mini as message, msg, msgc};
+    use crate::vmc::READ_CHUNK;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[tokio::test]
@@ -268,6 +243,85 @@ mod tests {
         let mut seen = Vec::new();
         server.read_to_end(&mut seen).await.unwrap();
         assert!(seen == expected, "the wire differs ({} bytes, {} expected)", seen.len(), expected.len());
+    }
+
+    /// One COMPRESSED_DATA message whose LZ4 block expands to
+    /// [`MAX_DECOMPRESSED`] zeros (about 4 KiB on the wire).
+    fn lz4_bomb() -> Vec<u8> {
+        let plain = vec![0u8; codec::MAX_DECOMPRESSED as usize];
+        let mut body = vec![1u8];
+        body.extend_from_slice(&codec::MAX_DECOMPRESSED.to_le_bytes());
+        body.extend_from_slice(&lz4_flex::block::compress(&plain));
+        message(msg::SPICEVMC_COMPRESSED_DATA, &body)
+    }
+
+    #[tokio::test]
+    async fn one_read_of_lz4_bombs_holds_a_bounded_amount() {
+        let bomb = lz4_bomb();
+        let count = READ_CHUNK / bomb.len();
+        let wire = bomb.repeat(count);
+        let (ours, mut server) = tokio::io::duplex(2 * READ_CHUNK);
+        server.write_all(&wire).await.unwrap();
+        drop(server.shutdown().await);
+        let mut s = VmcStream::new(ours, Channel::new(HeaderKind::Mini), &[]).unwrap();
+        // One byte read: one socket read of the whole 256 KiB.
+        let mut byte = [1u8];
+        s.read_exact(&mut byte).await.unwrap();
+        let first = s.held();
+        println!("{} wire bytes of {count} LZ4 messages: {first} bytes held after one read", wire.len());
+        let mut total = 1;
+        let mut peak = first;
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = s.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            assert!(buf[..n].iter().all(|&b| b == 0));
+            total += n;
+            peak = peak.max(s.held());
+        }
+        assert_eq!(total, count * codec::MAX_DECOMPRESSED as usize, "everything still arrives");
+        assert!(first <= 2 << 20 && peak <= 2 << 20, "{first} bytes held after one read, {peak} at the peak");
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_reads_cannot_make_us_queue_pongs_without_bound() {
+        const PINGS: u32 = 1 << 18; // 4.5 MiB of PINGs, 18 bytes each
+        let (ours, server) = tokio::io::duplex(64 * 1024);
+        let (mut from_server, mut to_server) = tokio::io::split(server);
+        let mut s = VmcStream::new(ours, Channel::new(HeaderKind::Mini), &[]).unwrap();
+        let mut wire = Vec::new();
+        for id in 0..PINGS {
+            let mut body = id.to_le_bytes().to_vec();
+            body.extend_from_slice(&7u64.to_le_bytes());
+            wire.extend(message(msg::PING, &body));
+        }
+        wire.extend(message(msg::SPICEVMC_DATA, b"x"));
+        let writer = tokio::spawn(async move { to_server.write_all(&wire).await });
+        // The server reads none of our PONGs: we stop reading its input.
+        let mut byte = [0u8];
+        let stuck =
+            tokio::time::timeout(std::time::Duration::from_millis(300), s.read_exact(&mut byte)).await;
+        let held = s.held();
+        println!("{PINGS} PINGs sent, none of the PONGs read: {held} bytes held");
+        assert!(stuck.is_err() && held <= 1 << 20, "{held} bytes held ({stuck:?})");
+        // Once the server reads, everything moves: every PING is answered.
+        let reader = tokio::spawn(async move {
+            let mut pongs = Vec::new();
+            let mut buf = vec![0u8; 64 * 1024];
+            while pongs.len() < PINGS as usize * 18 {
+                let n = from_server.read(&mut buf).await.unwrap();
+                assert!(n > 0);
+                pongs.extend_from_slice(&buf[..n]);
+            }
+            pongs.len()
+        });
+        s.read_exact(&mut byte).await.unwrap();
+        assert_eq!(&byte, b"x");
+        writer.await.unwrap().unwrap();
+        s.flush().await.unwrap();
+        assert_eq!(reader.await.unwrap(), PINGS as usize * 18);
     }
 
     #[tokio::test]
