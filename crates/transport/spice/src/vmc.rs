@@ -38,12 +38,10 @@ pub struct Vmc {
     raw: Vec<u8>,
     raw_pos: usize,
     raw_len: usize,
-    /// Decoded usbredir bytes; `data_pos..` are not read yet.
-    data: Vec<u8>,
-    data_pos: usize,
-    /// Control replies; `ctl_pos..` are not sent yet.
-    ctl: Vec<u8>,
-    ctl_pos: usize,
+    /// Decoded usbredir bytes, not read yet.
+    data: ByteQueue,
+    /// Control replies, not sent yet.
+    ctl: ByteQueue,
     /// DATA and COMPRESSED_DATA messages decoded.
     received: [u64; 2],
 }
@@ -59,10 +57,8 @@ impl Vmc {
             raw,
             raw_pos: 0,
             raw_len: first.len(),
-            data: Vec::new(),
-            data_pos: 0,
-            ctl: Vec::new(),
-            ctl_pos: 0,
+            data: ByteQueue::default(),
+            ctl: ByteQueue::default(),
             received: [0; 2],
         };
         vmc.decode()?;
@@ -97,11 +93,9 @@ impl Vmc {
     /// Decodes received messages until [`DATA_BATCH`] usbredir bytes wait
     /// or every received byte is decoded (a partial message kept).
     pub fn decode(&mut self) -> Result<(), ChannelError> {
-        if self.data_pos > 0 {
-            self.data.drain(..self.data_pos);
-            self.data_pos = 0;
-        }
-        let Self { channel, raw, raw_pos, raw_len, data, ctl, received, .. } = self;
+        self.data.compact();
+        let Self { channel, raw, raw_pos, raw_len, data, ctl, received } = self;
+        let (data, ctl) = (&mut data.bytes, &mut ctl.bytes);
         let input = raw.get(*raw_pos..*raw_len).unwrap_or_default();
         let used = channel.receive_some(input, ctl, |m| -> Result<Flow, ChannelError> {
             match m.msg_type {
@@ -123,30 +117,22 @@ impl Vmc {
 
     /// Decoded usbredir bytes not read yet.
     pub fn data(&self) -> &[u8] {
-        self.data.get(self.data_pos..).unwrap_or_default()
+        self.data.unread()
     }
 
     /// `n` bytes of [`Vmc::data`] were read.
     pub fn consume(&mut self, n: usize) {
-        self.data_pos = (self.data_pos + n).min(self.data.len());
-        if self.data_pos == self.data.len() {
-            self.data.clear();
-            self.data_pos = 0;
-        }
+        self.data.take(n);
     }
 
     /// Control replies not sent yet.
     pub fn control(&self) -> &[u8] {
-        self.ctl.get(self.ctl_pos..).unwrap_or_default()
+        self.ctl.unread()
     }
 
     /// `n` bytes of [`Vmc::control`] were sent.
     pub fn control_sent(&mut self, n: usize) {
-        self.ctl_pos = (self.ctl_pos + n).min(self.ctl.len());
-        if self.ctl_pos == self.ctl.len() {
-            self.ctl.clear();
-            self.ctl_pos = 0;
-        }
+        self.ctl.take(n);
     }
 
     /// Appends the header of a `size`-byte client DATA message.
@@ -167,7 +153,35 @@ impl Vmc {
     /// Bytes held beyond the fixed read buffer: decoded data, control
     /// replies and a kept partial message (buffer capacities).
     pub fn held(&self) -> usize {
-        self.data.capacity() + self.ctl.capacity() + self.channel.kept()
+        self.data.bytes.capacity() + self.ctl.bytes.capacity() + self.channel.kept()
+    }
+}
+
+/// A buffer whose bytes from `pos` on are still to be taken; emptied (its
+/// capacity kept) once all are.
+#[derive(Debug, Default)]
+struct ByteQueue {
+    bytes: Vec<u8>,
+    pos: usize,
+}
+
+impl ByteQueue {
+    fn unread(&self) -> &[u8] {
+        self.bytes.get(self.pos..).unwrap_or_default()
+    }
+
+    fn take(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.bytes.len());
+        if self.pos == self.bytes.len() {
+            self.bytes.clear();
+            self.pos = 0;
+        }
+    }
+
+    /// Drops the bytes taken, so new ones append after the unread.
+    fn compact(&mut self) {
+        self.bytes.drain(..self.pos);
+        self.pos = 0;
     }
 }
 
