@@ -30,17 +30,29 @@ pub struct VmcStream<S> {
     hdr_pos: usize,
     owed: usize,
     eof: bool,
-    /// A read waiting for the control backlog to go out after the data
-    /// message being written.
+    /// The tasks of a read and a write waiting on the inner stream: both
+    /// write to it (the reader sends control replies), and a stream keeps
+    /// one waker per direction, so a write that went through wakes both
+    /// (the reader and a writer may be two tasks, after `tokio::io::split`).
     read_waker: Option<Waker>,
+    write_waker: Option<Waker>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> VmcStream<S> {
     /// Wraps a linked channel; `first` are bytes that arrived with the link
     /// result (the channel's first messages).
     pub fn new(inner: S, channel: Channel, first: &[u8]) -> io::Result<Self> {
-        let vmc = Vmc::new(channel, first).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        Ok(Self { inner, vmc, hdr: Vec::new(), hdr_pos: 0, owed: 0, eof: false, read_waker: None })
+        let vmc = Vmc::new(channel, first).map_err(invalid)?;
+        Ok(Self {
+            inner,
+            vmc,
+            hdr: Vec::new(),
+            hdr_pos: 0,
+            owed: 0,
+            eof: false,
+            read_waker: None,
+            write_waker: None,
+        })
     }
 
     /// Reads until some usbredir bytes are buffered (`true`) or the server
@@ -71,15 +83,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> VmcStream<S> {
             return Poll::Ready(self.vmc.decode().map_err(invalid));
         }
         // Pending control replies go out between data messages.
-        if self.owed == 0 {
-            if let Poll::Ready(Err(e)) = self.poll_ctl(cx) {
-                return Poll::Ready(Err(e));
-            }
-        } else if !self.vmc.wants_input() {
-            self.read_waker = Some(cx.waker().clone());
+        if self.owed == 0
+            && let Poll::Ready(Err(e)) = self.poll_ctl(cx, true)
+        {
+            return Poll::Ready(Err(e));
         }
         if !self.vmc.wants_input() {
-            // poll_ctl, or the writer finishing its message, wakes us.
+            // Woken by the next write that goes through (ours or the writer's).
+            self.read_waker = Some(cx.waker().clone());
             return Poll::Pending;
         }
         let mut rb = ReadBuf::new(self.vmc.read_space());
@@ -91,21 +102,39 @@ impl<S: AsyncRead + AsyncWrite + Unpin> VmcStream<S> {
         }
         self.vmc.received(n).map_err(invalid)?;
         if self.owed == 0 {
-            let _ = self.poll_ctl(cx)?;
+            let _ = self.poll_ctl(cx, true)?;
         }
         Poll::Ready(Ok(()))
     }
 
-    /// Writes pending control replies.
-    fn poll_ctl(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    /// Writes pending control replies (for the reader's task, or the writer's).
+    fn poll_ctl(&mut self, cx: &mut Context<'_>, reader: bool) -> Poll<io::Result<()>> {
         while !self.vmc.control().is_empty() {
-            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, self.vmc.control()))?;
+            let n = match Pin::new(&mut self.inner).poll_write(cx, self.vmc.control()) {
+                Poll::Ready(r) => r?,
+                Poll::Pending => return self.parked(cx, reader),
+            };
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
             self.vmc.control_sent(n);
+            self.wrote();
         }
         Poll::Ready(Ok(()))
+    }
+
+    /// A write to the inner stream is pending: keeps the task's waker.
+    fn parked<T>(&mut self, cx: &Context<'_>, reader: bool) -> Poll<T> {
+        let slot = if reader { &mut self.read_waker } else { &mut self.write_waker };
+        *slot = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// Bytes went out: the other task may wait on readiness this one took.
+    fn wrote(&mut self) {
+        for waker in [self.read_waker.take(), self.write_waker.take()].into_iter().flatten() {
+            waker.wake();
+        }
     }
 }
 
@@ -153,7 +182,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for VmcStream<S> {
         }
         loop {
             if this.owed == 0 {
-                ready!(this.poll_ctl(cx))?;
+                ready!(this.poll_ctl(cx, false))?;
                 let n = buf.len().min(MAX_DATA_CHUNK);
                 this.hdr.clear();
                 this.vmc.encode_data_header(n as u32, &mut this.hdr);
@@ -163,23 +192,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for VmcStream<S> {
             let body = buf.get(..this.owed.min(buf.len())).unwrap_or_default();
             let hdr = this.hdr.get(this.hdr_pos..).unwrap_or_default();
             let inner = Pin::new(&mut this.inner);
-            let n = if hdr.is_empty() {
-                ready!(inner.poll_write(cx, body))?
+            let written = if hdr.is_empty() {
+                inner.poll_write(cx, body)
             } else {
-                ready!(inner.poll_write_vectored(cx, &[IoSlice::new(hdr), IoSlice::new(body)]))?
+                inner.poll_write_vectored(cx, &[IoSlice::new(hdr), IoSlice::new(body)])
+            };
+            let n = match written {
+                Poll::Ready(r) => r?,
+                Poll::Pending => return this.parked(cx, false),
             };
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
             let of_hdr = n.min(hdr.len());
+            this.wrote();
             this.hdr_pos += of_hdr;
             let of_body = n - of_hdr;
             this.owed -= of_body;
-            if this.owed == 0
-                && let Some(waker) = this.read_waker.take()
-            {
-                waker.wake();
-            }
             if of_body > 0 {
                 return Poll::Ready(Ok(of_body));
             }
@@ -189,17 +218,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for VmcStream<S> {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if this.owed == 0 {
-            ready!(this.poll_ctl(cx))?;
+            ready!(this.poll_ctl(cx, false))?;
         }
-        Pin::new(&mut this.inner).poll_flush(cx)
+        match Pin::new(&mut this.inner).poll_flush(cx) {
+            Poll::Pending => this.parked(cx, false),
+            done => done,
+        }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if this.owed == 0 {
-            ready!(this.poll_ctl(cx))?;
+            ready!(this.poll_ctl(cx, false))?;
         }
-        Pin::new(&mut this.inner).poll_shutdown(cx)
+        match Pin::new(&mut this.inner).poll_shutdown(cx) {
+            Poll::Pending => this.parked(cx, false),
+            done => done,
+        }
     }
 }
 
@@ -322,6 +357,47 @@ mod tests {
         writer.await.unwrap().unwrap();
         s.flush().await.unwrap();
         assert_eq!(reader.await.unwrap(), PINGS as usize * 18);
+    }
+
+    #[tokio::test]
+    async fn a_read_waiting_on_the_backlog_resumes_after_a_data_message_written_alongside() {
+        // The server sends PINGs past the backlog cap and reads nothing yet,
+        // while our writer is inside a data message: the reader waits for
+        // the writer, then sends the PONGs and reads on.
+        let (ours, server) = tokio::io::duplex(16 * 1024);
+        let (mut from_server, mut to_server) = tokio::io::split(server);
+        let s = VmcStream::new(ours, Channel::new(HeaderKind::Mini), &[]).unwrap();
+        let (mut reader, mut writer) = tokio::io::split(s);
+        let mut wire = Vec::new();
+        for id in 0..20_000u32 {
+            let mut body = id.to_le_bytes().to_vec();
+            body.extend_from_slice(&7u64.to_le_bytes());
+            wire.extend(message(msg::PING, &body));
+        }
+        wire.extend(message(msg::SPICEVMC_DATA, b"x"));
+        let feed = tokio::spawn(async move { to_server.write_all(&wire).await });
+        let write = tokio::spawn(async move {
+            writer.write_all(&vec![5u8; 200 * 1024]).await.unwrap();
+            writer.flush().await.unwrap();
+        });
+        let read = tokio::spawn(async move {
+            let mut byte = [0u8];
+            reader.read_exact(&mut byte).await.unwrap();
+            byte
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let drain = tokio::spawn(async move {
+            let mut buf = vec![0u8; 64 * 1024];
+            while from_server.read(&mut buf).await.unwrap() > 0 {}
+        });
+        let done = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            feed.await.unwrap().unwrap();
+            write.await.unwrap();
+            read.await.unwrap()
+        })
+        .await;
+        assert_eq!(done.expect("no deadlock"), *b"x");
+        drain.abort();
     }
 
     #[tokio::test]
