@@ -94,6 +94,7 @@ impl Vmc {
     /// or every received byte is decoded (a partial message kept).
     pub fn decode(&mut self) -> Result<(), ChannelError> {
         self.data.compact();
+        self.ctl.compact();
         let Self { channel, raw, raw_pos, raw_len, data, ctl, received } = self;
         let (data, ctl) = (&mut data.bytes, &mut ctl.bytes);
         let input = raw.get(*raw_pos..*raw_len).unwrap_or_default();
@@ -259,5 +260,21 @@ mod tests {
         assert!(!vmc.wants_input());
         vmc.control_sent(vmc.control().len() - 10);
         assert!(vmc.wants_input());
+    }
+
+    #[test]
+    fn replies_sent_a_little_at_a_time_do_not_pile_up() {
+        // The server reads our PONGs slowly: some always wait unsent.
+        let mut ping = 1u32.to_le_bytes().to_vec();
+        ping.extend_from_slice(&2u64.to_le_bytes());
+        let pings = message(msg::PING, &ping).repeat(1000);
+        let mut vmc = Vmc::new(Channel::new(HeaderKind::Mini), &[]).unwrap();
+        for _ in 0..200 {
+            assert!(vmc.wants_input());
+            vmc.read_space()[..pings.len()].copy_from_slice(&pings);
+            vmc.received(pings.len()).unwrap();
+            vmc.control_sent(vmc.control().len() - 7);
+        }
+        assert!(vmc.held() < 4 * pings.len(), "{} bytes held", vmc.held());
     }
 }
