@@ -6,8 +6,9 @@
 //!   kept; MAIN_INIT and CHANNELS_LIST parsed as `net.rs` does);
 //! - a linked usbredir channel's input (`vmc::Vmc`: DATA and LZ4
 //!   COMPRESSED_DATA, mini or full headers), the usbredir session taking the
-//!   decoded bytes at any pace; what comes out must be what the same bytes
-//!   decoded in one go give, within the memory bound;
+//!   decoded bytes, and the server our replies, at any pace; what comes out
+//!   must be what the same bytes decoded in one go give, within the memory
+//!   bound;
 //! - the HTTP CONNECT reply (`proxy::ReplyReader`);
 //! - and every body decoder, `.vv` and URI parser on the raw bytes.
 //!
@@ -186,9 +187,16 @@ fn usbredir_channel(kind: HeaderKind, stream: &[u8], pattern: &[u8]) {
                 vmc.consume(n);
             }
             assert!(vmc.control().len() <= MAX_CONTROL_BACKLOG + 2 * READ_CHUNK);
-            ctl.extend_from_slice(vmc.control());
-            vmc.control_sent(vmc.control().len());
-            assert!(vmc.wants_input());
+            // The replies go out at the pattern's pace too (a server that
+            // reads slowly), until the socket may be read again.
+            loop {
+                let n = takes.next().unwrap_or(usize::MAX).min(vmc.control().len());
+                ctl.extend_from_slice(&vmc.control()[..n]);
+                vmc.control_sent(n);
+                if vmc.wants_input() {
+                    break;
+                }
+            }
             assert!(
                 vmc.held() <= 2 * (DATA_BATCH + MAX_MESSAGE as usize) + 4 * READ_CHUNK + MAX_KEPT,
                 "{} bytes held",
