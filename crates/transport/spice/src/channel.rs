@@ -210,12 +210,6 @@ mod tests {
     use super::*;
     use crate::codec::mini as message;
 
-    fn ping(id: u32) -> Vec<u8> {
-        let mut body = id.to_le_bytes().to_vec();
-        body.extend_from_slice(&77u64.to_le_bytes());
-        message(msg::PING, &body)
-    }
-
     /// Runs `input` through a fresh channel in pieces of `step` bytes.
     fn run(input: &[u8], step: usize) -> (Vec<(u16, Vec<u8>)>, Vec<u8>) {
         let mut ch = Channel::new(HeaderKind::Mini);
@@ -234,7 +228,7 @@ mod tests {
     #[test]
     fn pings_are_answered_and_data_passes_whatever_the_pieces() {
         let mut input = message(msg::SPICEVMC_DATA, b"hello");
-        input.extend(ping(5));
+        input.extend(codec::ping(5, 77));
         input.extend(message(msg::SPICEVMC_DATA, &[7; 3000]));
         input.extend(message(msg::SPICEVMC_DATA, b""));
         let mut pong = Vec::new();

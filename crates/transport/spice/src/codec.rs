@@ -253,6 +253,12 @@ pub(crate) fn mini(msg_type: u16, body: &[u8]) -> Vec<u8> {
     v
 }
 
+/// A whole PING with a mini header (tests).
+#[cfg(test)]
+pub(crate) fn ping(id: u32, timestamp: u64) -> Vec<u8> {
+    mini(msg::PING, &pong_body(id, timestamp))
+}
+
 fn u16_at(b: &[u8], at: usize) -> u16 {
     let mut a = [0u8; 2];
     a.copy_from_slice(b.get(at..at + 2).unwrap_or(&[0; 2]));

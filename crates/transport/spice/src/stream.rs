@@ -250,13 +250,11 @@ mod tests {
         let (ours, mut server) = tokio::io::duplex(1 << 20);
         let first = message(msg::SPICEVMC_DATA, b"first ");
         let mut s = VmcStream::new(ours, Channel::new(HeaderKind::Mini), &first).unwrap();
-        let mut ping = 1u32.to_le_bytes().to_vec();
-        ping.extend_from_slice(&2u64.to_le_bytes());
         let plain: Vec<u8> = (0..3000u32).map(|i| (i % 13) as u8).collect();
         let mut lz = vec![1u8];
         lz.extend_from_slice(&(plain.len() as u32).to_le_bytes());
         lz.extend_from_slice(&lz4_flex::block::compress(&plain));
-        let mut wire = message(msg::PING, &ping);
+        let mut wire = codec::ping(1, 2);
         wire.extend(message(msg::SPICEVMC_DATA, b"second"));
         wire.extend(message(msg::SPICEVMC_COMPRESSED_DATA, &lz));
         server.write_all(&wire).await.unwrap();
@@ -320,19 +318,20 @@ mod tests {
         assert!(first <= 2 << 20 && peak <= 2 << 20, "{first} bytes held after one read, {peak} at the peak");
     }
 
+    /// `count` PINGs, then a DATA message with "x".
+    fn pings_then_x(count: u32) -> Vec<u8> {
+        let mut wire: Vec<u8> = (0..count).flat_map(|id| codec::ping(id, 7)).collect();
+        wire.extend(message(msg::SPICEVMC_DATA, b"x"));
+        wire
+    }
+
     #[tokio::test]
     async fn a_server_that_never_reads_cannot_make_us_queue_pongs_without_bound() {
         const PINGS: u32 = 1 << 18; // 4.5 MiB of PINGs, 18 bytes each
         let (ours, server) = tokio::io::duplex(64 * 1024);
         let (mut from_server, mut to_server) = tokio::io::split(server);
         let mut s = VmcStream::new(ours, Channel::new(HeaderKind::Mini), &[]).unwrap();
-        let mut wire = Vec::new();
-        for id in 0..PINGS {
-            let mut body = id.to_le_bytes().to_vec();
-            body.extend_from_slice(&7u64.to_le_bytes());
-            wire.extend(message(msg::PING, &body));
-        }
-        wire.extend(message(msg::SPICEVMC_DATA, b"x"));
+        let wire = pings_then_x(PINGS);
         let writer = tokio::spawn(async move { to_server.write_all(&wire).await });
         // The server reads none of our PONGs: we stop reading its input.
         let mut byte = [0u8];
@@ -368,13 +367,7 @@ mod tests {
         let (mut from_server, mut to_server) = tokio::io::split(server);
         let s = VmcStream::new(ours, Channel::new(HeaderKind::Mini), &[]).unwrap();
         let (mut reader, mut writer) = tokio::io::split(s);
-        let mut wire = Vec::new();
-        for id in 0..20_000u32 {
-            let mut body = id.to_le_bytes().to_vec();
-            body.extend_from_slice(&7u64.to_le_bytes());
-            wire.extend(message(msg::PING, &body));
-        }
-        wire.extend(message(msg::SPICEVMC_DATA, b"x"));
+        let wire = pings_then_x(20_000);
         let feed = tokio::spawn(async move { to_server.write_all(&wire).await });
         let write = tokio::spawn(async move {
             writer.write_all(&vec![5u8; 200 * 1024]).await.unwrap();

@@ -252,9 +252,7 @@ mod tests {
 
     #[test]
     fn no_input_is_wanted_while_control_replies_wait() {
-        let mut ping = 1u32.to_le_bytes().to_vec();
-        ping.extend_from_slice(&2u64.to_le_bytes());
-        let wire = message(msg::PING, &ping).repeat(MAX_CONTROL_BACKLOG / 18 + 1);
+        let wire = codec::ping(1, 2).repeat(MAX_CONTROL_BACKLOG / 18 + 1);
         let mut vmc = Vmc::new(Channel::new(HeaderKind::Mini), &wire).unwrap();
         assert!(vmc.data().is_empty() && !vmc.has_undecoded());
         assert!(!vmc.wants_input());
@@ -265,9 +263,7 @@ mod tests {
     #[test]
     fn replies_sent_a_little_at_a_time_do_not_pile_up() {
         // The server reads our PONGs slowly: some always wait unsent.
-        let mut ping = 1u32.to_le_bytes().to_vec();
-        ping.extend_from_slice(&2u64.to_le_bytes());
-        let pings = message(msg::PING, &ping).repeat(1000);
+        let pings = codec::ping(1, 2).repeat(1000);
         let mut vmc = Vmc::new(Channel::new(HeaderKind::Mini), &[]).unwrap();
         for _ in 0..200 {
             assert!(vmc.wants_input());
