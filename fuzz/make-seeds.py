@@ -185,6 +185,94 @@ def control_seeds():
     write("control", "bad", b'{"cmd":"eject","lun":300}\n{"cmd":"format"}\n{"cmd":"status","x":1}\n')
 
 
+# --- SPICE (the server's side of a client's connection) ------------------------------------
+
+# The test-only RSA-1024 public key of crates/transport/spice/src/link_tests.rs (DER SPKI).
+SPICE_KEY = bytes.fromhex(
+    "30819f300d06092a864886f70d010101050003818d0030818902818100ca308baee84f76174a87a95cf5ee71c87b2e8c8e431942b1fd8a48be3b493bbff9cf545d26e520c3dbb309c2a13d3e2074bab304"
+    "5f49b6c7965bb5dc2f2dfeae4d004a23df8210dd73fcc76132d766696f5a3909d730f5a429954b7759157284c9c308b3dc794c5d76e472791509ad65483d4cef074a3800e851de1656536f450203010001")
+
+
+def spice_link_reply(error=0, common=0b1011, channel=1):
+    """REDQ 2.2 header + SpiceLinkReply: error, key, one common and one channel cap word."""
+    body = (struct.pack("<I", error) + SPICE_KEY + struct.pack("<III", 1, 1, 178)
+            + struct.pack("<II", common, channel))
+    return b"REDQ" + struct.pack("<III", 2, 2, len(body)) + body
+
+
+def spice_msg(ty, body=b"", full=False, serial=1):
+    if full:
+        return struct.pack("<QHII", serial, ty, len(body), 0) + body
+    return struct.pack("<HI", ty, len(body)) + body
+
+
+def lz4_length(rest):
+    """LZ4's length continuation bytes for what exceeds the token's 15."""
+    out = bytearray()
+    while rest >= 255:
+        out.append(255)
+        rest -= 255
+    out.append(rest)
+    return bytes(out)
+
+
+def lz4_literals(data):
+    """An LZ4 block of literals only (valid: the last sequence has no match)."""
+    n = len(data)
+    return bytes([min(n, 15) << 4]) + (lz4_length(n - 15) if n >= 15 else b"") + data
+
+
+def lz4_zeros(n):
+    """An LZ4 block of n >= 13 zero bytes: one literal, a match at offset 1, five literals."""
+    ml = n - 1 - 5
+    seq = bytes([(1 << 4) | min(ml - 4, 15), 0]) + struct.pack("<H", 1)
+    if ml - 4 >= 15:
+        seq += lz4_length(ml - 4 - 15)
+    return seq + bytes([0x50]) + b"\0" * 5
+
+
+def spice_lz4(block, size, full=False, serial=1):
+    return spice_msg(102, struct.pack("<BI", 1, size) + block, full, serial)
+
+
+def spice_seeds():
+    # Byte 0: bits 0-2 chunk-pattern length, bits 3-4 mode (see fuzz_targets/spice.rs).
+    ping = struct.pack("<IQ", 7, 123456789)
+    set_ack = struct.pack("<II", 1, 2)
+    notify = struct.pack("<QIII", 0, 0, 0, 0) + struct.pack("<I", 6) + b"hello\0"
+    main_init = struct.pack("<I", 0x1234) + b"\0" * 28
+    channels = struct.pack("<I", 3) + bytes([1, 0, 9, 0, 9, 1])
+    disconnecting = struct.pack("<QI", 0, 9)
+    main = (spice_msg(3, set_ack) + spice_msg(4, ping) + spice_msg(103, main_init) + spice_msg(7, notify)
+            + spice_msg(104, channels) + spice_msg(6, disconnecting))
+    linked = spice_link_reply() + struct.pack("<I", 0)
+    # Mode 0: the link reply, the link result, the main channel.
+    write("spice", "link-main", b"\x00" + linked + main)
+    write("spice", "link-main-split", b"\x02\x00\x03" + linked + main)
+    write("spice", "link-refused", b"\x00" + spice_link_reply(error=7))
+    write("spice", "link-denied", b"\x00" + spice_link_reply() + struct.pack("<I", 7))
+    full = b"".join(spice_msg(t, b, full=True, serial=i + 1)
+                    for i, (t, b) in enumerate([(4, ping), (103, main_init), (104, channels)]))
+    write("spice", "link-full-headers", b"\x00" + spice_link_reply(common=0b0011) + struct.pack("<I", 0) + full)
+    # Mode 1: a usbredir channel, mini headers (a usbredir hello inside DATA).
+    hello = redir_hello()
+    text = bytes(i % 7 for i in range(5000))
+    write("spice", "usbredir-data",
+          b"\x08" + spice_msg(101, hello) + spice_msg(4, ping) + spice_msg(101, b"x" * 3000))
+    write("spice", "usbredir-lz4",
+          b"\x09\x05" + spice_msg(101, hello) + spice_lz4(lz4_literals(text), len(text))
+          + spice_lz4(lz4_zeros(70000), 70000) + spice_msg(3, set_ack) + spice_msg(101, b"tail"))
+    # A dozen 1 MiB LZ4 messages: one read decodes past vmc::DATA_BATCH.
+    write("spice", "usbredir-lz4-bombs", b"\x08" + spice_lz4(lz4_zeros(1 << 20), 1 << 20) * 12)
+    # Mode 3: full headers.
+    write("spice", "usbredir-full-headers",
+          b"\x18" + spice_msg(101, hello, full=True) + spice_lz4(lz4_literals(text), len(text), True, 2))
+    # Mode 2: the HTTP CONNECT reply.
+    write("spice", "proxy-open",
+          b"\x10" + b"HTTP/1.0 200 Connection established\r\nProxy-agent: tinyproxy/1.11.1\r\n\r\n")
+    write("spice", "proxy-refused", b"\x11\x01" + b"HTTP/1.1 403 Access violation\r\nContent-Length: 0\r\n\r\n")
+
+
 # --- ISO images -----------------------------------------------------------------------------
 
 def iso_seeds():
@@ -214,6 +302,7 @@ if __name__ == "__main__":
     usbip_seeds()
     control_seeds()
     iso_seeds()
+    spice_seeds()
     for t in sorted(os.listdir(SEEDS)):
         files = os.listdir(os.path.join(SEEDS, t))
         size = sum(os.path.getsize(os.path.join(SEEDS, t, f)) for f in files)

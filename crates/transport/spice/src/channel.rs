@@ -8,6 +8,18 @@ use tracing::{debug, info};
 
 use crate::codec::{self, DecodeError, HeaderKind, Message, msg, msgc};
 
+/// NOTIFY texts kept (the latest; a server may send any number).
+pub const MAX_NOTICES: usize = 16;
+
+/// What [`Channel::receive_some`] does after a message it handed over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Decode the next message.
+    Continue,
+    /// Leave the rest of the input to the caller.
+    Stop,
+}
+
 /// Why a channel's input is not acceptable.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -53,7 +65,8 @@ impl Channel {
         self.disconnect_reason
     }
 
-    /// NOTIFY texts received so far (the server's messages for the user).
+    /// The latest NOTIFY texts (the server's messages for the user), at
+    /// most [`MAX_NOTICES`].
     pub fn notices(&self) -> &[String] {
         &self.notices
     }
@@ -66,8 +79,8 @@ impl Channel {
 
     /// Appends a whole client message.
     pub fn encode(&mut self, msg_type: u16, body: &[u8], out: &mut Vec<u8>) {
-        self.encode_header(msg_type, body.len() as u32, out);
-        out.extend_from_slice(body);
+        self.serial += 1;
+        codec::encode_message(self.kind, self.serial, msg_type, body, out);
     }
 
     /// Takes bytes from the server. Common messages are answered into `out`;
@@ -76,10 +89,26 @@ impl Channel {
     /// [`codec::MAX_MESSAGE`]); whole messages are handled where they lie.
     pub fn receive<E: From<ChannelError>>(
         &mut self,
-        mut input: &[u8],
+        input: &[u8],
         out: &mut Vec<u8>,
         mut each: impl FnMut(Message<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
+        self.receive_some(input, out, |m| each(m).map(|()| Flow::Continue)).map(|_| ())
+    }
+
+    /// As [`Channel::receive`], but `each` may stop after a message
+    /// ([`Flow::Stop`]): the bytes of `input` after it are then not taken.
+    /// Returns how many bytes of `input` were taken (all of them unless
+    /// stopped; a partial message at the end is kept and counts as taken).
+    /// So a caller can act on each message before decoding the next, and
+    /// hold no more than one message's worth of what they expand to.
+    pub fn receive_some<E: From<ChannelError>>(
+        &mut self,
+        mut input: &[u8],
+        out: &mut Vec<u8>,
+        mut each: impl FnMut(Message<'_>) -> Result<Flow, E>,
+    ) -> Result<usize, E> {
+        let total = input.len();
         // First finish the kept partial message, taking only its bytes.
         while !self.pending.is_empty() {
             let need = match codec::decode(self.kind, &self.pending).map_err(ChannelError::from)? {
@@ -99,32 +128,44 @@ impl Channel {
             let pending = std::mem::take(&mut self.pending);
             match codec::decode(self.kind, &pending).map_err(ChannelError::from)? {
                 Some((m, _)) => {
-                    self.handle(m, out, &mut each)?;
+                    let flow = self.handle(m, out, &mut each)?;
                     self.pending = pending;
                     self.pending.clear();
+                    if flow == Flow::Stop {
+                        return Ok(total - input.len());
+                    }
                 }
                 None => {
                     self.pending = pending;
                     if input.is_empty() {
-                        return Ok(());
+                        return Ok(total);
                     }
                 }
             }
         }
         while let Some((m, used)) = codec::decode(self.kind, input).map_err(ChannelError::from)? {
-            self.handle(m, out, &mut each)?;
+            let flow = self.handle(m, out, &mut each)?;
             input = input.get(used..).unwrap_or_default();
+            if flow == Flow::Stop {
+                return Ok(total - input.len());
+            }
         }
         self.pending.extend_from_slice(input);
-        Ok(())
+        Ok(total)
+    }
+
+    /// Bytes held for a partial message (its buffer's capacity).
+    pub fn kept(&self) -> usize {
+        self.pending.capacity()
     }
 
     fn handle<E: From<ChannelError>>(
         &mut self,
         m: Message<'_>,
         out: &mut Vec<u8>,
-        each: &mut impl FnMut(Message<'_>) -> Result<(), E>,
-    ) -> Result<(), E> {
+        each: &mut impl FnMut(Message<'_>) -> Result<Flow, E>,
+    ) -> Result<Flow, E> {
+        let mut flow = Flow::Continue;
         match m.msg_type {
             msg::PING => {
                 let (id, ts) = codec::parse_ping(m.body).map_err(ChannelError::from)?;
@@ -136,11 +177,14 @@ impl Channel {
                 self.ack_window = window;
                 self.until_ack = window;
                 self.encode(msgc::ACK_SYNC, &generation.to_le_bytes(), out);
-                return Ok(());
+                return Ok(flow);
             }
             msg::NOTIFY => {
                 let text = codec::parse_notify(m.body).map_err(ChannelError::from)?;
                 info!("SPICE server: {text}");
+                if self.notices.len() == MAX_NOTICES {
+                    self.notices.remove(0);
+                }
                 self.notices.push(text);
             }
             msg::DISCONNECTING => {
@@ -148,7 +192,7 @@ impl Channel {
                 debug!(reason, "SPICE server: disconnecting");
                 self.disconnect_reason = Some(reason);
             }
-            _ => each(m)?,
+            _ => flow = each(m)?,
         }
         if self.ack_window > 0 {
             self.until_ack -= 1;
@@ -157,26 +201,14 @@ impl Channel {
                 self.encode(msgc::ACK, &[], out);
             }
         }
-        Ok(())
+        Ok(flow)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn message(msg_type: u16, body: &[u8]) -> Vec<u8> {
-        let mut v = Vec::new();
-        codec::encode_header(HeaderKind::Mini, 0, msg_type, body.len() as u32, &mut v);
-        v.extend_from_slice(body);
-        v
-    }
-
-    fn ping(id: u32) -> Vec<u8> {
-        let mut body = id.to_le_bytes().to_vec();
-        body.extend_from_slice(&77u64.to_le_bytes());
-        message(msg::PING, &body)
-    }
+    use crate::codec::mini as message;
 
     /// Runs `input` through a fresh channel in pieces of `step` bytes.
     fn run(input: &[u8], step: usize) -> (Vec<(u16, Vec<u8>)>, Vec<u8>) {
@@ -196,7 +228,7 @@ mod tests {
     #[test]
     fn pings_are_answered_and_data_passes_whatever_the_pieces() {
         let mut input = message(msg::SPICEVMC_DATA, b"hello");
-        input.extend(ping(5));
+        input.extend(codec::ping(5, 77));
         input.extend(message(msg::SPICEVMC_DATA, &[7; 3000]));
         input.extend(message(msg::SPICEVMC_DATA, b""));
         let mut pong = Vec::new();
@@ -246,6 +278,59 @@ mod tests {
         ch.receive(&input, &mut Vec::new(), |_| Ok::<_, ChannelError>(())).unwrap();
         assert_eq!(ch.notices(), ["hi"]);
         assert_eq!(ch.disconnect_reason(), Some(9));
+    }
+
+    #[test]
+    fn only_the_latest_notices_are_kept() {
+        let notify = |i: usize| {
+            let text = format!("notice {i}");
+            let mut body = vec![0u8; 20];
+            body.extend_from_slice(&(text.len() as u32).to_le_bytes());
+            body.extend_from_slice(text.as_bytes());
+            message(msg::NOTIFY, &body)
+        };
+        let mut ch = Channel::new(HeaderKind::Mini);
+        for i in 0..10 * MAX_NOTICES {
+            ch.receive(&notify(i), &mut Vec::new(), |_| Ok::<_, ChannelError>(())).unwrap();
+        }
+        assert_eq!(ch.notices().len(), MAX_NOTICES);
+        assert_eq!(
+            ch.notices().last().map(String::as_str),
+            Some(&*format!("notice {}", 10 * MAX_NOTICES - 1))
+        );
+    }
+
+    #[test]
+    fn receive_some_stops_after_the_message_it_is_told_to() {
+        let mut input = message(msg::SPICEVMC_DATA, b"one");
+        input.extend(message(msg::SPICEVMC_DATA, b"two"));
+        input.extend(message(msg::SPICEVMC_DATA, b"three"));
+        let one = message(msg::SPICEVMC_DATA, b"one").len();
+        for split in [0, 2, 7, one, input.len()] {
+            let mut ch = Channel::new(HeaderKind::Mini);
+            let mut seen = Vec::new();
+            let (a, b) = input.split_at(split);
+            let mut rest = Vec::new();
+            for piece in [a, b] {
+                let mut piece = piece.to_vec();
+                piece.splice(0..0, std::mem::take(&mut rest));
+                let used = ch
+                    .receive_some(&piece, &mut Vec::new(), |m| {
+                        seen.push(m.body.to_vec());
+                        Ok::<_, ChannelError>(if m.body == b"one" { Flow::Stop } else { Flow::Continue })
+                    })
+                    .unwrap();
+                rest = piece[used..].to_vec();
+            }
+            if !rest.is_empty() {
+                ch.receive(&rest, &mut Vec::new(), |m| {
+                    seen.push(m.body.to_vec());
+                    Ok::<_, ChannelError>(())
+                })
+                .unwrap();
+            }
+            assert_eq!(seen, [&b"one"[..], b"two", b"three"], "split at {split}");
+        }
     }
 
     #[test]

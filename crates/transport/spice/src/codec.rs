@@ -18,6 +18,9 @@ pub const MAX_DATA_CHUNK: usize = 64 * 1024;
 /// server compresses at most one 64 KiB chardev read per message).
 pub const MAX_DECOMPRESSED: u32 = 1024 * 1024;
 
+/// Longest NOTIFY text kept (spice-server's are a line).
+pub const MAX_NOTICE_TEXT: usize = 1024;
+
 /// Server message types (`spice/enums.h`, `SPICE_MSG_*`).
 pub mod msg {
     /// Common: the server wants an ACK every `window` messages.
@@ -143,6 +146,12 @@ pub fn encode_header(kind: HeaderKind, serial: u64, msg_type: u16, size: u32, ou
     }
 }
 
+/// Appends a whole message: its header, then `body`.
+pub fn encode_message(kind: HeaderKind, serial: u64, msg_type: u16, body: &[u8], out: &mut Vec<u8>) {
+    encode_header(kind, serial, msg_type, body.len() as u32, out);
+    out.extend_from_slice(body);
+}
+
 /// `SPICE_MSG_PING`: `{u32 id; u64 timestamp}` (net-test pings carry extra
 /// bytes after it, which the PONG does not echo).
 pub fn parse_ping(body: &[u8]) -> Result<(u32, u64), DecodeError> {
@@ -191,11 +200,11 @@ pub fn parse_channels_list(body: &[u8]) -> Result<Vec<(u8, u8)>, DecodeError> {
 
 /// `SPICE_MSG_NOTIFY`: `{u64 time; u32 severity; u32 visibility; u32 what;
 /// u32 message_len; u8 message[]}`, the message text (lossy UTF-8, without
-/// its NUL).
+/// its NUL), cut at [`MAX_NOTICE_TEXT`] bytes.
 pub fn parse_notify(body: &[u8]) -> Result<String, DecodeError> {
     let len = body.get(20..24).map(|b| u32_at(b, 0)).ok_or(DecodeError::Malformed(msg::NOTIFY))?;
     let text = body.get(24..).unwrap_or_default();
-    let text = text.get(..len as usize).unwrap_or(text);
+    let text = text.get(..(len as usize).min(MAX_NOTICE_TEXT)).unwrap_or(text);
     let text = text.split(|&b| b == 0).next().unwrap_or_default();
     Ok(String::from_utf8_lossy(text).into_owned())
 }
@@ -236,6 +245,20 @@ pub fn decompress_into(body: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError
     }
 }
 
+/// A whole message with a mini header (tests).
+#[cfg(test)]
+pub(crate) fn mini(msg_type: u16, body: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    encode_message(HeaderKind::Mini, 0, msg_type, body, &mut v);
+    v
+}
+
+/// A whole PING with a mini header (tests).
+#[cfg(test)]
+pub(crate) fn ping(id: u32, timestamp: u64) -> Vec<u8> {
+    mini(msg::PING, &pong_body(id, timestamp))
+}
+
 fn u16_at(b: &[u8], at: usize) -> u16 {
     let mut a = [0u8; 2];
     a.copy_from_slice(b.get(at..at + 2).unwrap_or(&[0; 2]));
@@ -257,13 +280,6 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn mini(msg_type: u16, body: &[u8]) -> Vec<u8> {
-        let mut v = Vec::new();
-        encode_header(HeaderKind::Mini, 0, msg_type, body.len() as u32, &mut v);
-        v.extend_from_slice(body);
-        v
-    }
 
     #[test]
     fn headers_round_trip_and_every_truncation_is_incomplete() {
@@ -338,6 +354,10 @@ mod tests {
         body.extend_from_slice(b"hello\0garbage");
         assert_eq!(parse_notify(&body).unwrap(), "hello");
         assert!(parse_notify(&body[..10]).is_err());
+        let mut long = body[..20].to_vec();
+        long.extend_from_slice(&u32::MAX.to_le_bytes());
+        long.extend_from_slice(&[b'a'; 3 * MAX_NOTICE_TEXT]);
+        assert_eq!(parse_notify(&long).unwrap().len(), MAX_NOTICE_TEXT);
         let m = mini(msg::NOTIFY, &body);
         assert_eq!(decode(HeaderKind::Mini, &m).unwrap().unwrap().0.body, &body[..]);
     }

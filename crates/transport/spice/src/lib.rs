@@ -11,6 +11,8 @@
 //! - [`codec`]: mini/full headers and the few messages a usbredir client needs;
 //! - [`channel`]: a linked channel as a sans-io state machine (PING, SET_ACK,
 //!   NOTIFY, DISCONNECTING, data in and out);
+//! - [`vmc`]: a linked usbredir channel's input unwrapped into the usbredir
+//!   byte stream, with bounded memory (LZ4 decoded one batch at a time);
 //! - [`uri`]: remote-viewer's address forms; [`vv`]: virt-viewer files;
 //!   [`proxy`]: HTTP CONNECT;
 //! - `stream` and `net` (feature `tokio`): a usbredir channel as a byte
@@ -29,6 +31,7 @@ pub mod stream;
 #[cfg(feature = "tokio")]
 pub mod tls;
 pub mod uri;
+pub mod vmc;
 pub mod vv;
 
 #[cfg(feature = "tokio")]

@@ -479,7 +479,7 @@ async fn dial(config: &SpiceConfig, addr: &str) -> Result<TcpStream, SpiceError>
     let Some(proxy) = &config.proxy else { return Ok(tcp) };
     let refused = |why: String| SpiceError::Proxy { proxy: proxy.clone(), why };
     tcp.write_all(&crate::proxy::connect_request(addr)).await.map_err(lost)?;
-    let mut head = Vec::new();
+    let mut reply = crate::proxy::ReplyReader::default();
     let mut buf = [0u8; 1024];
     loop {
         let n = match tokio::time::timeout(STEP_TIMEOUT, tcp.read(&mut buf)).await {
@@ -490,20 +490,9 @@ async fn dial(config: &SpiceConfig, addr: &str) -> Result<TcpStream, SpiceError>
             Ok(Err(e)) => return Err(lost(e)),
             Err(_) => return Err(refused("no answer to CONNECT within 10 s".into())),
         };
-        head.extend_from_slice(buf.get(..n).unwrap_or_default());
-        match crate::proxy::parse_reply(&head).map_err(refused)? {
-            crate::proxy::ConnectReply::Incomplete => {}
-            crate::proxy::ConnectReply::Open { head_len } if head_len == head.len() => {
-                debug!(%proxy, %addr, "SPICE: HTTP CONNECT tunnel open");
-                return Ok(tcp);
-            }
-            // A SPICE server speaks only after our link message.
-            crate::proxy::ConnectReply::Open { .. } => {
-                return Err(refused("sent data before the link".into()));
-            }
-            crate::proxy::ConnectReply::Refused(status) => {
-                return Err(refused(format!("refused the tunnel to {addr}: {status}")));
-            }
+        if reply.receive(buf.get(..n).unwrap_or_default(), addr).map_err(refused)? {
+            debug!(%proxy, %addr, "SPICE: HTTP CONNECT tunnel open");
+            return Ok(tcp);
         }
     }
 }

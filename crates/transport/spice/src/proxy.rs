@@ -49,6 +49,28 @@ pub fn parse_reply(input: &[u8]) -> Result<ConnectReply, String> {
     }
 }
 
+/// A CONNECT reply as it arrives, read by read.
+#[derive(Debug, Default)]
+pub struct ReplyReader {
+    head: Vec<u8>,
+}
+
+impl ReplyReader {
+    /// Takes the proxy's next bytes: `Ok(true)` once the tunnel to `target`
+    /// is open, `Ok(false)` while the head is incomplete, else why not (the
+    /// proxy refused, did not answer as HTTP, or sent bytes after its head:
+    /// a SPICE server speaks only after our link message).
+    pub fn receive(&mut self, bytes: &[u8], target: &str) -> Result<bool, String> {
+        self.head.extend_from_slice(bytes);
+        match parse_reply(&self.head)? {
+            ConnectReply::Incomplete => Ok(false),
+            ConnectReply::Open { head_len } if head_len == self.head.len() => Ok(true),
+            ConnectReply::Open { .. } => Err("sent data before the link".into()),
+            ConnectReply::Refused(status) => Err(format!("refused the tunnel to {target}: {status}")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,6 +89,26 @@ mod tests {
         );
         assert!(parse_reply(b"SSH-2.0-OpenSSH\r\n\r\n").is_err());
         assert!(parse_reply(&vec![b'a'; MAX_REPLY_HEAD + 1]).is_err());
+    }
+
+    #[test]
+    fn the_reader_opens_on_the_whole_head_only() {
+        let ok = b"HTTP/1.1 200 OK\r\n\r\n";
+        for split in 0..ok.len() {
+            let mut r = ReplyReader::default();
+            assert_eq!(r.receive(&ok[..split], "h:1"), Ok(false));
+            assert_eq!(r.receive(&ok[split..], "h:1"), Ok(true), "split at {split}");
+        }
+        let mut r = ReplyReader::default();
+        assert!(r.receive(b"HTTP/1.1 200 OK\r\n\r\nREDQ", "h:1").is_err());
+        let mut r = ReplyReader::default();
+        assert_eq!(
+            r.receive(b"HTTP/1.1 407 Auth\r\n\r\n", "h:1"),
+            Err("refused the tunnel to h:1: HTTP/1.1 407 Auth".into())
+        );
+        let mut r = ReplyReader::default();
+        let refused = (0..10).map(|_| r.receive(&[b'x'; 1024], "h:1")).find(Result::is_err);
+        assert!(refused.is_some(), "a head over {MAX_REPLY_HEAD} bytes is refused");
     }
 
     proptest::proptest! {
