@@ -14,6 +14,11 @@ use crate::output::{KEEP_BUFFER, Output};
 /// short writes) are handled in place.
 pub const LEND_FROM: usize = 16 * 1024;
 
+/// How far [`Engine::receive_space`] reaches past the bytes received: the
+/// room for a large frame grows with what arrives, so a header announcing
+/// 128 MiB costs at most this much until the data comes.
+pub const RECEIVE_ROOM: usize = 1024 * 1024;
+
 /// A wire format: how frames are delimited and what each one means. The
 /// [`Engine`] does the rest (input assembly, held IN requests, output
 /// bounds, write-behind), identically for every edge.
@@ -216,21 +221,23 @@ impl<P: Protocol> Engine<P> {
         self.fail_on_error(result)
     }
 
-    /// Room for the rest of the frame being received, once its header is in:
-    /// an edge may read the peer's next bytes straight into it and report
-    /// them with [`Engine::receive_in_place`] (one copy less per bulk OUT).
-    /// Empty when no frame is partly received, its length is not known yet,
-    /// or the session has failed; then use [`Engine::receive`].
+    /// Room for more of the frame being received, once its header is in (at
+    /// most [`RECEIVE_ROOM`] bytes): an edge may read the peer's next bytes
+    /// straight into it and report them with [`Engine::receive_in_place`]
+    /// (one copy less per bulk OUT). Empty when no frame is partly received,
+    /// its length is not known yet, or the session has failed; then use
+    /// [`Engine::receive`].
     pub fn receive_space(&mut self) -> &mut [u8] {
         let want = match self.stashed_frame_len() {
             Some(want) if self.failed.is_none() => want,
             _ => return &mut [],
         };
-        if self.inbuf.len() < want {
+        let end = want.min(self.in_len.saturating_add(RECEIVE_ROOM));
+        if self.inbuf.len() < end {
             // Zeroes only the growth, once: the room is kept for later frames.
-            self.inbuf.resize(want, 0);
+            self.inbuf.resize(end, 0);
         }
-        self.inbuf.get_mut(self.in_len..want).unwrap_or_default()
+        self.inbuf.get_mut(self.in_len..end).unwrap_or_default()
     }
 
     /// Handles `n` bytes the edge wrote at the start of

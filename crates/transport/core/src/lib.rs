@@ -34,6 +34,6 @@ pub use connection::{Connection, DeviceAccess};
 #[cfg(feature = "tokio")]
 pub use drive::{DriveError, READ_CHUNK, drive};
 pub use endpoints::{DRAIN, ENDPOINT_CHUNK, EndpointDriver, EndpointIo, OUT_READS, POLL};
-pub use engine::{Context, Engine, Frame, LEND_FROM, LentOut, Protocol};
+pub use engine::{Context, Engine, Frame, LEND_FROM, LentOut, Protocol, RECEIVE_ROOM};
 pub use held_in::{HeldIn, HeldRequest, MAX_HELD_IN, QueueFull};
 pub use output::{KEEP_BUFFER, MAX_PENDING_OUTPUT, Output};

@@ -1,11 +1,13 @@
 //! A held bulk IN request costs nothing per later packet, over both wire
 //! formats: the reply buffer is sized by what the device has
 //! (`UsbDevice::in_available`), not filled to the request's length on every
-//! retry. Counts bytes, not time.
+//! retry. And a large frame's header reserves no more than [`RECEIVE_ROOM`]
+//! until its data arrives. Counts bytes, not time.
 
 mod common;
 
 use vstick_test_support::{CountingDevice, device};
+use vstick_transport::RECEIVE_ROOM;
 use vstick_usbip::codec::{CmdUnlink, Direction, UrbBasic};
 use vstick_usbredir::proto::Packet;
 
@@ -61,4 +63,27 @@ fn a_held_16_mib_usbip_urb_costs_nothing_per_small_message() {
     assert_eq!(room, 0, "reply room handed to the device for {PACKETS} messages");
     assert!(zeroed < 64 * 1024, "{zeroed} bytes of output zeroed for {PACKETS} messages");
     assert_eq!(session.held_in_requests(), 1, "the URB is still held");
+}
+
+#[test]
+fn a_64_mib_frame_header_reserves_room_only_as_its_data_arrives() {
+    let mut dev = device();
+    let (mut session, fmt) = common::redir::connected(&mut dev);
+    let data = vec![0x5a; 64 << 20];
+    let frame = common::redir::bulk(fmt, 1, 0x02, data.len() as u32, &data);
+    session.receive(&mut dev, &frame[..64]).unwrap();
+    let room = session.receive_space().len();
+    println!("room after a 64 MiB bulk header: {room} bytes");
+    assert!(room <= RECEIVE_ROOM, "{room} bytes of room for 64 bytes received");
+    // The rest, read in place as the edge does: the room follows the data.
+    let mut at = 64;
+    while at < frame.len() {
+        let room = session.receive_space();
+        assert!(!room.is_empty() && room.len() <= RECEIVE_ROOM);
+        let n = room.len().min(frame.len() - at);
+        room[..n].copy_from_slice(&frame[at..at + n]);
+        session.receive_in_place(&mut dev, n).unwrap();
+        at += n;
+    }
+    assert_eq!(session.buffered_input_len(), 0, "the frame was handled whole");
 }
