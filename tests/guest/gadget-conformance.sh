@@ -58,5 +58,19 @@ guest_rc=0
 conformance_report "$work/console.log" "${targets[@]}"
 if [ "$MODE" = vstick ]; then
     conformance_compare_skips "$work/console.log" vstick-512 fms-512 f_mass_storage
+    # f_mass_storage skips 172 checks, so the comparison above cannot notice a command
+    # vstick stops implementing; the whole suite's own count can. 36 measured on both
+    # disks with Debian 12's libiscsi 1.19: PERSISTENT RESERVE, ORWRITE, WRITE ATOMIC(16),
+    # multipath, LBPPB < 2 and the like.
+    if [ "$SUITE" = LINUX ]; then
+        for name in vstick-512 vstick-4096; do
+            skipped=$(guest_value "$work/console.log" "$name-skipped")
+            if [ -n "$skipped" ] && [ "$skipped" -le 36 ]; then
+                host_ok "$name-skips-at-most-36" "$skipped"
+            else
+                host_fail "$name-skips-at-most-36" "${skipped:-none}"
+            fi
+        done
+    fi
 fi
 host_finish "gadget-conformance ($MODE)" "$guest_rc"
