@@ -34,17 +34,14 @@ work=$(make_workdir gadget-bench)
 
 cat >"$work/in-guest.sh" <<'GUEST'
 # In-guest half of bench/gadget-bench.sh. Environment: REPS, SIZE_MIB.
-IO=/usr/bin/vstick-guest-io
+. /lib/vstick/bench-pair.sh
 G=/sys/kernel/config/usb_gadget
 mkdir -p /tmp/img
 head -c $((SIZE_MIB << 20)) /dev/urandom >/tmp/img/v.raw
 cp /tmp/img/v.raw /tmp/img/f.raw
-while read -r mod; do
-    name=${mod##*/}
-    name=${name%.ko}
-    [ -d "/sys/module/$(echo "$name" | tr - _)" ] && continue
-    case "$name" in dummy_hcd) insmod "$mod" num=2 ;; virtio_blk) ;; *) insmod "$mod" ;; esac
-done </etc/vstick-modules-optional
+load_module usb_f_fs
+load_module usb_f_mass_storage
+load_module dummy_hcd num=2
 mount -t configfs none /sys/kernel/config
 
 vstick serve --gadget dummy_udc.0 --disk /tmp/img/v.raw >/tmp/v.out 2>/tmp/v.err &
@@ -73,43 +70,14 @@ fms=$(dev_on 1)
 ok devices "vstick=/dev/$gad f_mass_storage=/dev/$fms"
 value gadget.max_sectors_kb "$(cat /sys/block/$gad/queue/max_sectors_kb)"
 
-vticks() { awk '{ print $14, $15 }' "/proc/$vpid/stat"; }
-run() { # name dev op rep
-    case $3 in
-    seq-read | seq-write) args="--bs 1M --bytes $((SIZE_MIB << 20)) --seconds 20" ;;
-    rand-read) args="--bs 4K --count 3000 --seconds 20 --span $((SIZE_MIB << 20)) --seed $4" ;;
-    esac
-    t0=$(vticks)
-    # shellcheck disable=SC2086
-    if res=$($IO "$3" "/dev/$2" $args 2>&1); then
-        echo "VSTICK-BENCH dev=$1 op=$3 rep=$4 $res $(echo "$t0 $(vticks)" | awk '{ print "vuser=" $3 - $1, "vsys=" $4 - $2 }')"
-    else
-        fail "bench-$1-$3-$4" "$res"
-    fi
-}
-rep=1
-while [ "$rep" -le "$REPS" ]; do
-    for op in seq-read seq-write rand-read; do
-        if [ $((rep % 2)) = 1 ]; then
-            run gadget "$gad" "$op" "$rep"
-            run fms "$fms" "$op" "$rep"
-        else
-            run fms "$fms" "$op" "$rep"
-            run gadget "$gad" "$op" "$rep"
-        fi
-    done
-    rep=$((rep + 1))
-done
-kill -TERM "$vpid"
-wait "$vpid"
-expect_eq exit-status "$?" 0
-finish
+interleave "$REPS" "seq-read seq-write rand-read" gadget "$gad" fms "$fms"
+stop_vstick_and_finish
 GUEST
 
 rc=0
 "$GUEST_TESTS/run-guest" --quiet --timeout 900 --memory 1G --log "$work/console.log" \
     --env "REPS=$reps" --env "SIZE_MIB=$size_mib" "${files[@]}" \
-    "$work/in-guest.sh" -- -smp "$smp" || rc=$?
+    --file "$REPO/bench/lib/in-guest-pair.sh:/lib/vstick/bench-pair.sh" "$work/in-guest.sh" -- -smp "$smp" || rc=$?
 grep -E 'VSTICK-CHECK' "$work/console.log" | tr -d '\r' | sed 's/^/  /'
 [ "$rc" -eq 0 ] || { echo "gadget-bench: guest rc=$rc (log $work/console.log)" >&2; exit 1; }
 

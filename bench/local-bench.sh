@@ -38,7 +38,7 @@ work=$(make_workdir local-bench)
 
 cat >"$work/in-guest.sh" <<'GUEST'
 # In-guest half of bench/local-bench.sh. Environment: REPS, SIZE_MIB, VSTICK_ENV.
-IO=/usr/bin/vstick-guest-io
+. /lib/vstick/bench-pair.sh
 mkdir -p /tmp/img
 head -c $((SIZE_MIB << 20)) /dev/urandom >/tmp/img/disk.raw
 # shellcheck disable=SC2086 # VSTICK_ENV is a list of K=V words
@@ -55,44 +55,14 @@ loop=${loop#/dev/}
 ok devices "local=/dev/$usb loop=/dev/$loop $(grep '^vstick: plugged' /tmp/v.out | cut -d'(' -f2 | cut -d')' -f1)"
 value local.max_sectors_kb "$(cat /sys/block/$usb/queue/max_sectors_kb)"
 
-# vstick's user and system CPU ticks (USER_HZ, 100 per second).
-vticks() { awk '{ print $14, $15 }' "/proc/$vpid/stat"; }
-run() { # name dev op rep
-    case $3 in
-    seq-read) args="--bs 1M --bytes $((SIZE_MIB << 20)) --seconds 20" ;;
-    rand-read) args="--bs 4K --count 3000 --seconds 20 --span $((SIZE_MIB << 20)) --seed $4" ;;
-    esac
-    t0=$(vticks)
-    # shellcheck disable=SC2086
-    if res=$($IO "$3" "/dev/$2" $args 2>&1); then
-        echo "VSTICK-BENCH dev=$1 op=$3 rep=$4 $res $(echo "$t0 $(vticks)" | awk '{ print "vuser=" $3 - $1, "vsys=" $4 - $2 }')"
-    else
-        fail "bench-$1-$3-$4" "$res"
-    fi
-}
-rep=1
-while [ "$rep" -le "$REPS" ]; do
-    for op in seq-read rand-read; do
-        if [ $((rep % 2)) = 1 ]; then
-            run local "$usb" "$op" "$rep"
-            run loop "$loop" "$op" "$rep"
-        else
-            run loop "$loop" "$op" "$rep"
-            run local "$usb" "$op" "$rep"
-        fi
-    done
-    rep=$((rep + 1))
-done
-kill -TERM "$vpid"
-wait "$vpid"
-expect_eq exit-status "$?" 0
-finish
+interleave "$REPS" "seq-read rand-read" local "$usb" loop "$loop"
+stop_vstick_and_finish
 GUEST
 
 rc=0
 "$GUEST_TESTS/run-guest" --quiet --timeout 900 --memory 1G --log "$work/console.log" \
     --env "REPS=$reps" --env "SIZE_MIB=$size_mib" --env "VSTICK_ENV=$vstick_env" "${files[@]}" \
-    "$work/in-guest.sh" -- -smp "$smp" || rc=$?
+    --file "$REPO/bench/lib/in-guest-pair.sh:/lib/vstick/bench-pair.sh" "$work/in-guest.sh" -- -smp "$smp" || rc=$?
 grep -E 'VSTICK-CHECK' "$work/console.log" | tr -d '\r' | sed 's/^/  /'
 [ "$rc" -eq 0 ] || { echo "local-bench: guest rc=$rc (log $work/console.log)" >&2; exit 1; }
 

@@ -13,6 +13,8 @@
 # Time under TCG on 2 shared CPUs: ~5.5 min against vstick (the usbredir round trips of
 # ~30000 commands), ~3 min against the reference.
 . "$(dirname "${BASH_SOURCE[0]}")/lib/host-lib.sh"
+# shellcheck source=lib/conformance-lib.sh
+. "$GUEST_TESTS/lib/conformance-lib.sh"
 
 work=$(make_workdir "conformance-$MODE")
 trap 'stop_all >/dev/null 2>&1 || true' EXIT
@@ -93,28 +95,9 @@ if grep -q panicked "$work"/vstick-*.log 2>/dev/null; then
     host_fail vstick-no-panic "$(grep -h -m1 panicked "$work"/vstick-*.log)"
 fi
 
-# The summaries, side by side.
-echo "  libiscsi iscsi-test-cu (LINUX family) in one boot:"
-tr -d '\r' <"$work/console.log" | sed -n 's/^VSTICK-INFO libiscsi /    /p'
-for t in "${targets[@]}"; do
-    name=${t%%:*}
-    total=$(guest_value "$work/console.log" "$name-total")
-    failed=$(guest_value "$work/console.log" "$name-failed")
-    case "$name" in
-    vstick-*)
-        host_expect_eq "$name-ran" "$([ "${total:-0}" -gt 0 ] && echo yes || echo "no (${total:-none})")" yes
-        host_expect_eq "$name-failures" "${failed:-none}" 0
-        ;;
-    esac
-done
+conformance_report "$work/console.log" "${targets[@]}"
 if [ "$MODE" = vstick ]; then
-    vs=$(guest_value "$work/console.log" vstick-512-skipped)
-    qs=$(guest_value "$work/console.log" qemu-512-skipped)
-    if [ -n "$vs" ] && [ -n "$qs" ] && [ "$vs" -le "$qs" ]; then
-        host_ok skips-not-more-than-qemu "vstick $vs, QEMU $qs"
-    else
-        host_fail skips-not-more-than-qemu "vstick ${vs:-?}, QEMU ${qs:-?}"
-    fi
+    conformance_compare_skips "$work/console.log" vstick-512 qemu-512 qemu
 fi
 
 # Discard: the image gave blocks back and kept the data outside the range.

@@ -18,34 +18,10 @@
 # the host finds the file the guest wrote through the gadget.
 . "$(dirname "${BASH_SOURCE[0]}")/lib/host-lib.sh"
 
-case "$MODE" in
-vstick | qemu) ;;
-*)
-    echo "unknown VSTICK_GUEST_DEVICE=$MODE" >&2
-    exit 2
-    ;;
-esac
-work=$(make_workdir "gadget-$MODE")
-started=$SECONDS
-
-tree=$work/iso-tree
-mkdir -p "$tree/nested"
-echo "vstick --gadget test file" >"$tree/README.TXT"
-head -c $((2 * 1024 * 1024 + 77)) /dev/urandom >"$tree/nested/random.bin"
-xorriso -as mkisofs -quiet -J -R -V GADGETONE -o "$work/x.iso" "$tree" 2>"$work/xorriso.log"
-mkdir -p "$work/iso2-tree"
-echo "second medium" >"$work/iso2-tree/SECOND.TXT"
-# f_mass_storage refuses a disc under 300 blocks (ETOOSMALL): pad the second one.
-head -c $((1024 * 1024)) /dev/zero >"$work/iso2-tree/PAD.BIN"
-xorriso -as mkisofs -quiet -J -R -V GADGETTWO -o "$work/other.iso" "$work/iso2-tree" 2>>"$work/xorriso.log"
+# f_mass_storage refuses a disc under 300 blocks (ETOOSMALL): the second one is padded.
+stick_test_setup gadget GADGET $((1024 * 1024))
 # The guest's copy of its disk image comes back here.
 truncate -s 48M "$work/disk.raw"
-
-files=(--file "$work/x.iso:/media/x.iso" --file "$work/other.iso:/media/other.iso")
-if [ "$MODE" = vstick ]; then
-    bin=$(vstick_bin) || exit 1
-    guest_binary_files files "$bin" /usr/bin/vstick
-fi
 
 cat >"$work/in-guest-gadget.sh" <<'GUEST'
 # In-guest half of tests/guest/gadget.sh (busybox sh; helpers from guest-lib.sh).
@@ -56,35 +32,6 @@ G=$CFG/usb_gadget
 mkdir -p /mnt/cd /mnt/disk /mnt/check /tmp/img
 cp /media/x.iso /media/other.iso /tmp/img/
 truncate -s 48M /tmp/img/y.raw
-dump_dmesg() { dmesg | tail -n 25 | sed 's/^/VSTICK-INFO dmesg: /'; }
-show_log() { tail -n 15 "$1" | sed "s|^|VSTICK-INFO $1: |"; }
-
-# load_module NAME [PARAMS]: insmod the optional module (and what it needs) once.
-load_module() {
-    want=$1
-    shift
-    while read -r mod; do
-        name=${mod##*/}
-        name=${name%.ko}
-        [ -d "/sys/module/$(echo "$name" | tr - _)" ] && continue
-        if [ "$name" = "$want" ]; then
-            insmod "$mod" "$@" || info "insmod $name failed"
-            return
-        fi
-        case "$name" in usb-common | usbcore | udc-core | configfs | libcomposite) insmod "$mod" ;; esac
-    done </etc/vstick-modules-optional
-}
-
-expect_error() { # NAME EXPECTED-LINE COMMAND...
-    name=$1
-    want=$2
-    shift 2
-    if "$@" >/tmp/err.out 2>/tmp/err.txt; then
-        fail "$name" "succeeded"
-        return
-    fi
-    expect_eq "$name" "$(cat /tmp/err.txt)" "$want"
-}
 
 # The block device of LUN N on the gadget of dummy_hcd.U (sysfs path through its host side).
 gadget_dev() { # U LUN

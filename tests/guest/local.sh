@@ -19,32 +19,9 @@
 # guest's RAM).
 . "$(dirname "${BASH_SOURCE[0]}")/lib/host-lib.sh"
 
-case "$MODE" in
-vstick | qemu) ;;
-*)
-    echo "unknown VSTICK_GUEST_DEVICE=$MODE" >&2
-    exit 2
-    ;;
-esac
-work=$(make_workdir "local-$MODE")
-started=$SECONDS
-
 # --- media: two ISOs; the disks are made inside the guest ----------------------------------
 
-tree=$work/iso-tree
-mkdir -p "$tree/nested"
-echo "vstick --local test file" >"$tree/README.TXT"
-head -c $((2 * 1024 * 1024 + 77)) /dev/urandom >"$tree/nested/random.bin"
-xorriso -as mkisofs -quiet -J -R -V LOCALONE -o "$work/x.iso" "$tree" 2>"$work/xorriso.log"
-mkdir -p "$work/iso2-tree"
-echo "second medium" >"$work/iso2-tree/SECOND.TXT"
-xorriso -as mkisofs -quiet -J -R -V LOCALTWO -o "$work/other.iso" "$work/iso2-tree" 2>>"$work/xorriso.log"
-
-files=(--file "$work/x.iso:/media/x.iso" --file "$work/other.iso:/media/other.iso")
-if [ "$MODE" = vstick ]; then
-    bin=$(vstick_bin) || exit 1
-    guest_binary_files files "$bin" /usr/bin/vstick
-fi
+stick_test_setup local LOCAL
 
 # --- the guest half -----------------------------------------------------------------------
 
@@ -57,27 +34,12 @@ mkdir -p /mnt/cd /mnt/disk /mnt/check /tmp/img
 cp /media/x.iso /media/other.iso /tmp/img/
 truncate -s 48M /tmp/img/y.raw
 truncate -s 16M /tmp/img/z.raw
-dump_dmesg() { dmesg | tail -n 25 | sed 's/^/VSTICK-INFO dmesg: /'; }
-show_log() { tail -n 15 "$1" | sed "s|^|VSTICK-INFO $1: |"; }
 
 # The block device vstick printed for LUN N ("vstick: LUN N: /dev/sr0 (...)").
 lun_dev() { sed -n "s|^vstick: LUN $2: /dev/\([a-z0-9]*\).*|\1|p" "$1" | head -n 1; }
 vhci_port() { sed -n 's/^vstick: plugged into this machine on vhci-hcd port \([0-9]*\).*/\1/p' "$1"; }
 vhci_module_loaded() { [ -d /sys/module/vhci_hcd ]; }
 gone() { [ ! -e "/sys/block/$1" ]; }
-
-# expect_error NAME EXPECTED-LINE COMMAND...: the command fails with exactly that one
-# line on stderr.
-expect_error() {
-    name=$1
-    want=$2
-    shift 2
-    if "$@" >/tmp/err.out 2>/tmp/err.txt; then
-        fail "$name" "succeeded"
-        return
-    fi
-    expect_eq "$name" "$(cat /tmp/err.txt)" "$want"
-}
 
 # --- the stick's lifecycle, in either mode ------------------------------------------------
 

@@ -6,6 +6,10 @@
 #             INQUIRY vendor, size and logical block size; SUITE is the -t argument
 #   TRIM      VENDOR:BYTES of the disk for the blkdiscard check ("" for none), with
 #             TRIM_OFFSET and TRIM_LENGTH (bytes) the range to discard
+#   SUITE_TIMEOUT   seconds after which a suite is killed (optional), so that one hung
+#             device still leaves the others' summaries and its own log's end
+# A script that sources this one (in-guest/gadget-conformance.sh) may define
+# after_suites, run once the suites and the discard check are done, before finish.
 want=$(echo "$TARGETS" | wc -w)
 [ -z "$TRIM" ] || want=$((want + 1))
 count_disks() { [ "$(usb_block_devices sd | wc -w)" -ge "$want" ]; }
@@ -51,19 +55,25 @@ run_suite() {
         return
     fi
     start=$(uptime_s)
-    iscsi-test-cu --dataloss -n -t "$5" "/dev/$6" 2>&1 | tr '\r' '\n' >"/tmp/$1.log"
+    # shellcheck disable=SC2086 # SUITE_TIMEOUT: "timeout SECONDS" or nothing
+    ${SUITE_TIMEOUT:+timeout "$SUITE_TIMEOUT"} iscsi-test-cu --dataloss -n -t "$5" "/dev/$6" 2>&1 |
+        tr '\r' '\n' >"/tmp/$1.log"
     echo "$6 $(echo "$(uptime_s) $start" | awk '{printf "%d", $1 - $2}')" >"/tmp/$1.result"
 }
 
 # The devices are independent (one vstick process each, QEMU's own), so the suites run
-# side by side; each waits mostly on USB round trips.
+# side by side; each waits mostly on USB round trips. (Only for them: a script that
+# sources this one may have other background jobs.)
+suites=""
 for t in $TARGETS; do
     IFS=: read -r name vendor bytes bs suite <<EOT
 $t
 EOT
     run_suite "$name" "$vendor" "$bytes" "$bs" "$suite" &
+    suites="$suites $!"
 done
-wait
+# shellcheck disable=SC2086 # a list of pids
+wait $suites
 
 for t in $TARGETS; do
     IFS=: read -r name vendor bytes bs suite <<EOT
@@ -112,4 +122,5 @@ EOT
     zeros=$(dd if="/dev/$sd" bs=1M skip=$((TRIM_OFFSET >> 20)) count=$((TRIM_LENGTH >> 20)) 2>/dev/null | tr -d '\000' | wc -c)
     expect_eq discarded-range-reads-zeros "$zeros" 0
 fi
+! command -v after_suites >/dev/null || after_suites
 finish

@@ -46,6 +46,23 @@ expect_eq() {
     fi
 }
 
+# expect_error NAME EXPECTED-LINE COMMAND...: the command fails with exactly that one
+# line on stderr.
+expect_error() {
+    name=$1
+    want=$2
+    shift 2
+    if "$@" >/tmp/err.out 2>/tmp/err.txt; then
+        fail "$name" "succeeded"
+        return
+    fi
+    expect_eq "$name" "$(cat /tmp/err.txt)" "$want"
+}
+
+# The kernel's last messages, and the end of a log file, as VSTICK-INFO lines.
+dump_dmesg() { dmesg | tail -n 25 | sed 's/^/VSTICK-INFO dmesg: /'; }
+show_log() { tail -n 15 "$1" | sed "s|^|VSTICK-INFO $1: |"; }
+
 # Seconds since boot, for timings.
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
 
@@ -78,6 +95,24 @@ usb_block_devices() { # prefix (sd|sr)
 }
 
 have_usb_block() { [ -n "$(usb_block_devices "$1")" ]; }
+
+# load_module NAME [PARAMS]: insmod one of the modules the image holds but does not load
+# at boot (/etc/vstick-modules-optional, in dependency order: the gadget side, usbmon,
+# virtio_blk), with the modules it needs, once.
+load_module() {
+    want=$1
+    shift
+    while read -r mod; do
+        name=${mod##*/}
+        name=${name%.ko}
+        [ -d "/sys/module/$(echo "$name" | tr - _)" ] && continue
+        if [ "$name" = "$want" ]; then
+            insmod "$mod" "$@" || info "insmod $name failed"
+            return
+        fi
+        case "$name" in usb-common | usbcore | udc-core | configfs | libcomposite) insmod "$mod" ;; esac
+    done </etc/vstick-modules-optional
+}
 
 # USB interfaces of class 08 (mass storage).
 mass_storage_interfaces() {

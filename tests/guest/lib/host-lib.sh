@@ -175,3 +175,33 @@ host_check_disk_file() {
         host_fail disk-file-in-image "mcopy: $(head -n 3 "$work/mcopy.log" | tr '\n' ' ')"
     fi
 }
+
+# stick_test_setup NAME LABEL [PAD_BYTES]: the start of gadget.sh and local.sh, whose
+# guest runs vstick itself (vstick mode) or the kernel's reference (qemu mode) on two
+# discs. Checks MODE; sets `work` (make_workdir NAME-MODE) and `started`; makes
+# $work/x.iso from `tree` ($work/iso-tree, volume LABEL"ONE": README.TXT,
+# nested/random.bin) and $work/other.iso (LABEL"TWO": SECOND.TXT and PAD_BYTES of
+# zeros); sets `files` to the run-guest arguments that put them at /media/x.iso and
+# /media/other.iso and, in vstick mode, the vstick binary at /usr/bin/vstick.
+stick_test_setup() {
+    local name=$1 label=$2 pad=${3:-0} bin
+    case "$MODE" in
+    vstick | qemu) ;;
+    *) echo "unknown VSTICK_GUEST_DEVICE=$MODE" >&2; exit 2 ;;
+    esac
+    work=$(make_workdir "$name-$MODE")
+    started=$SECONDS
+    tree=$work/iso-tree
+    mkdir -p "$tree/nested" "$work/iso2-tree"
+    echo "vstick $name test file" >"$tree/README.TXT"
+    head -c $((2 * 1024 * 1024 + 77)) /dev/urandom >"$tree/nested/random.bin"
+    xorriso -as mkisofs -quiet -J -R -V "${label}ONE" -o "$work/x.iso" "$tree" 2>"$work/xorriso.log"
+    echo "second medium" >"$work/iso2-tree/SECOND.TXT"
+    [ "$pad" -eq 0 ] || head -c "$pad" /dev/zero >"$work/iso2-tree/PAD.BIN"
+    xorriso -as mkisofs -quiet -J -R -V "${label}TWO" -o "$work/other.iso" "$work/iso2-tree" 2>>"$work/xorriso.log"
+    files=(--file "$work/x.iso:/media/x.iso" --file "$work/other.iso:/media/other.iso")
+    if [ "$MODE" = vstick ]; then
+        bin=$(vstick_bin) || exit 1
+        guest_binary_files files "$bin" /usr/bin/vstick
+    fi
+}
