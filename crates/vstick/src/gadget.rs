@@ -12,7 +12,7 @@
 //!   Storage Reset) go to [`MassStorageDevice::control`]; ENABLE/DISABLE
 //!   (configuration, bus reset, unplug) reset the device as a re-plug would.
 //! - **data**: the transport core's [`EndpointDriver`] over the bulk endpoint
-//!   files ([`FunctionFsEndpoints`], this edge's whole translation): OUT reads
+//!   files (`FunctionFsEndpoints`, this edge's whole translation): OUT reads
 //!   sized by what the device expects, IN writes by what it has, several in
 //!   flight, write-behind, and BOT's halts put on the bus. The UDC answers the
 //!   host's CLEAR_FEATURE(ENDPOINT_HALT) itself, as for Linux's f_mass_storage.
