@@ -300,16 +300,19 @@ pub fn report_supported_opcodes(
         return Ok(out);
     }
     let has_sa = rows(opcode, kind).any(|r| r.service_action.is_some());
+    // The REPORTING OPTIONS field (byte 2) is what is wrong, not the command:
+    // said with a field pointer, so a host does not take it for "not implemented".
+    let bad_options = Sense::INVALID_FIELD_IN_CDB.at_cdb_byte(2);
     let row = match options {
         // One opcode that has no service actions.
-        1 if has_sa => return Err(Sense::INVALID_FIELD_IN_CDB),
+        1 if has_sa => return Err(bad_options),
         1 => rows(opcode, kind).next(),
         // One opcode and service action.
-        2 if !has_sa && rows(opcode, kind).next().is_some() => return Err(Sense::INVALID_FIELD_IN_CDB),
+        2 if !has_sa && rows(opcode, kind).next().is_some() => return Err(bad_options),
         2 => rows(opcode, kind).find(|r| r.service_action.map(u16::from) == Some(service_action)),
         3 if has_sa => rows(opcode, kind).find(|r| r.service_action.map(u16::from) == Some(service_action)),
         3 => rows(opcode, kind).next(),
-        _ => return Err(Sense::INVALID_FIELD_IN_CDB),
+        _ => return Err(bad_options),
     };
     let mut out = vec![0u8; 4];
     match row {
@@ -429,9 +432,11 @@ mod tests {
             [0, 0x03, 0, 10, op::READ_10, 0xF8, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0xFF, 0xFF, 0],
             "support 011b, CDB size 10, usage"
         );
+        // The field pointer names the REPORTING OPTIONS byte: libiscsi reads
+        // INVALID FIELD without one, on MAINTENANCE IN, as "not implemented".
         assert_eq!(
             report_supported_opcodes(LunKind::Disk, false, 2, op::READ_10, 0),
-            Err(Sense::INVALID_FIELD_IN_CDB)
+            Err(Sense::INVALID_FIELD_IN_CDB.at_cdb_byte(2))
         );
         // GET LBA STATUS: options 2 works, 1 is refused.
         let d = report_supported_opcodes(LunKind::Disk, true, 2, 0x9E, 0x12).unwrap();
@@ -439,12 +444,15 @@ mod tests {
         assert_eq!(d.len(), 4 + 16 + 12);
         assert_eq!(
             report_supported_opcodes(LunKind::Disk, false, 1, 0x9E, 0),
-            Err(Sense::INVALID_FIELD_IN_CDB)
+            Err(Sense::INVALID_FIELD_IN_CDB.at_cdb_byte(2))
         );
         // Not implemented: SUPPORT 001b, no usage data.
         assert_eq!(report_supported_opcodes(LunKind::Disk, false, 1, 0xC0, 0).unwrap(), [0, 0x01, 0, 0]);
         assert_eq!(report_supported_opcodes(LunKind::Disk, false, 2, 0x9E, 0x13).unwrap(), [0, 0x01, 0, 0]);
-        assert_eq!(report_supported_opcodes(LunKind::Disk, false, 4, 0, 0), Err(Sense::INVALID_FIELD_IN_CDB));
+        assert_eq!(
+            report_supported_opcodes(LunKind::Disk, false, 4, 0, 0),
+            Err(Sense::INVALID_FIELD_IN_CDB.at_cdb_byte(2))
+        );
         // A CD drive has no UNMAP.
         assert_eq!(
             report_supported_opcodes(LunKind::Optical, false, 1, op::UNMAP, 0).unwrap(),

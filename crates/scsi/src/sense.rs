@@ -11,6 +11,11 @@ pub struct Sense {
     pub asc: u8,
     /// ADDITIONAL SENSE CODE QUALIFIER: detail of the ASC.
     pub ascq: u8,
+    /// The CDB byte an ILLEGAL REQUEST is about (SPC-4 §4.5.2.4.2, the
+    /// sense-key specific field pointer), when it helps the host tell "this
+    /// field" from "this command": libiscsi reads INVALID FIELD IN CDB without
+    /// a pointer, on a command with service actions, as "not implemented".
+    pub cdb_byte: Option<u8>,
 }
 
 /// Sense keys (SPC-4 table 48).
@@ -34,7 +39,12 @@ pub mod key {
 impl Sense {
     /// The triple KEY/ASC/ASCQ.
     pub const fn new(key: u8, asc: u8, ascq: u8) -> Self {
-        Self { key, asc, ascq }
+        Self { key, asc, ascq, cdb_byte: None }
+    }
+
+    /// The same condition, pointing at CDB byte `byte` (SKSV, C/D = CDB).
+    pub const fn at_cdb_byte(self, byte: u8) -> Self {
+        Self { cdb_byte: Some(byte), ..self }
     }
 
     /// 00/00/00: no additional sense information.
@@ -88,6 +98,10 @@ impl Sense {
         b[7] = 0x0A; // additional sense length: bytes 8..=17
         b[12] = self.asc;
         b[13] = self.ascq;
+        if let Some(byte) = self.cdb_byte {
+            b[15] = 0x80 | 0x40; // SKSV, C/D = 1: the field is in the CDB; BPV = 0
+            b[17] = byte; // FIELD POINTER (bytes 16-17, big-endian)
+        }
         b
     }
 
@@ -153,6 +167,14 @@ impl UnitAttentions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_field_pointer_names_the_cdb_byte() {
+        let b = Sense::INVALID_FIELD_IN_CDB.at_cdb_byte(2).fixed();
+        // SKSV | C/D (a CDB field), no bit pointer; FIELD POINTER 2.
+        assert_eq!((b[2], b[12], b[13], b[15], b[16], b[17]), (0x05, 0x24, 0x00, 0xC0, 0, 2));
+        assert_eq!(Sense::INVALID_FIELD_IN_CDB.fixed()[15..], [0, 0, 0]);
+    }
 
     #[test]
     fn fixed_format_layout() {

@@ -94,6 +94,9 @@ EOT
     value "$name-total" "$total"
     value "$name-failed" "$failed"
     value "$name-skipped" "$skipped"
+    # What was skipped, and why (libiscsi's own words), so a new skip is named in the log.
+    grep '\[SKIPPED\]' "/tmp/$name.log" | sed 's/^ *//' | sort | uniq -c | sort -rn | head -n 40 |
+        sed "s/^ */VSTICK-INFO   $name skipped: /"
     # Each failed test with the checks that failed in it.
     grep -E 'had failures|^ +[0-9]+\. test_|FAIL' "/tmp/$name.log" | sort | uniq -c | sort -rn | head -n 30 |
         sed "s/^ */VSTICK-INFO   $name: /"
