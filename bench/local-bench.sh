@@ -27,13 +27,8 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-target=${CARGO_TARGET_DIR:-$REPO/target}
-note "cargo build --release -p vstick -p vstick-bench"
-(cd "$REPO" && cargo build --release -q -p vstick -p vstick-bench --bin vstick --bin vstick-guest-io)
 files=()
-for bin in "$target/release/vstick" "$target/release/vstick-guest-io"; do
-    guest_binary_files files "$bin" "/usr/bin/${bin##*/}"
-done
+bench_guest_binaries files || exit 1
 work=$(make_workdir local-bench)
 
 cat >"$work/in-guest.sh" <<'GUEST'

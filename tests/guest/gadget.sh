@@ -185,20 +185,7 @@ else
 fi
 
 # The disk: formats, writes, reads back after dropping the caches.
-written=""
-check disk-mkfs mkdosfs -n GADGET "/dev/$disk"
-if mount -t vfat "/dev/$disk" /mnt/disk; then
-    ok disk-mount
-    dd if=/dev/urandom of=/mnt/disk/RANDOM.BIN bs=1M count="$RANDOM_MB" 2>/dev/null
-    written=$(md5sum /mnt/disk/RANDOM.BIN | cut -d' ' -f1)
-    sync
-    echo 3 >/proc/sys/vm/drop_caches
-    expect_eq disk-readback "$(md5sum /mnt/disk/RANDOM.BIN | cut -d' ' -f1)" "$written"
-    umount /mnt/disk
-else
-    fail disk-mount "mount /dev/$disk failed"
-    dump_dmesg
-fi
+format_write_readback "$disk" GADGET
 
 # BOT's direction mismatches (§6.7 cases 10 and 8): the device stalls the pipe the host
 # uses (a halt on the bus, cleared by the host's CLEAR_FEATURE), answers a phase-error

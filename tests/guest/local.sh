@@ -186,20 +186,7 @@ else
 fi
 
 # The disk: formats, writes, reads back after dropping the caches.
-written=""
-check disk-mkfs mkdosfs -n LOCAL "/dev/$disk"
-if mount -t vfat "/dev/$disk" /mnt/disk; then
-    ok disk-mount
-    dd if=/dev/urandom of=/mnt/disk/RANDOM.BIN bs=1M count="$RANDOM_MB" 2>/dev/null
-    written=$(md5sum /mnt/disk/RANDOM.BIN | cut -d' ' -f1)
-    sync
-    echo 3 >/proc/sys/vm/drop_caches
-    expect_eq disk-readback "$(md5sum /mnt/disk/RANDOM.BIN | cut -d' ' -f1)" "$written"
-    umount /mnt/disk
-else
-    fail disk-mount "mount /dev/$disk failed"
-    dump_dmesg
-fi
+format_write_readback "$disk" LOCAL
 
 # A disc swap (vstick ctl insert; losetup -d + losetup in qemu mode): after a remount the
 # mounted view is the other disc.

@@ -233,6 +233,26 @@ write_disk_file() {
     value disk_file_md5 "$written_md5"
 }
 
+# format_write_readback DEV LABEL: mkfs.vfat /dev/DEV, mount it, write RANDOM_MB MiB of
+# random bytes to RANDOM.BIN, read them back after dropping the caches, unmount. Sets
+# written to the file's md5 ("" when the disk could not be mounted).
+format_write_readback() {
+    written=""
+    check disk-mkfs mkdosfs -n "$2" "/dev/$1"
+    if mount -t vfat "/dev/$1" /mnt/disk; then
+        ok disk-mount
+        dd if=/dev/urandom of=/mnt/disk/RANDOM.BIN bs=1M count="$RANDOM_MB" 2>/dev/null
+        written=$(md5sum /mnt/disk/RANDOM.BIN | cut -d' ' -f1)
+        sync
+        echo 3 >/proc/sys/vm/drop_caches
+        expect_eq disk-readback "$(md5sum /mnt/disk/RANDOM.BIN | cut -d' ' -f1)" "$written"
+        umount /mnt/disk
+    else
+        fail disk-mount "mount /dev/$1 failed"
+        dump_dmesg
+    fi
+}
+
 # expect_usb_identity PREFIX DIR: the USB device at sysfs DIR (/sys/bus/usb/devices/1-1)
 # says what the host asked for. Checks PREFIX-usb-id against EXPECT_USB_ID ("vvvv:pppp",
 # lower-case hex as sysfs prints it) and PREFIX-usb-manufacturer, -product, -serial

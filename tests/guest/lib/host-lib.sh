@@ -85,6 +85,17 @@ guest_binary_files() {
     done
 }
 
+# bench_guest_binaries ARRAY: builds release vstick and vstick-guest-io and adds both (with
+# their libraries) to the run-guest --file arguments in ARRAY, as /usr/bin/NAME.
+bench_guest_binaries() {
+    local target=${CARGO_TARGET_DIR:-$REPO/target} bin
+    note "cargo build --release -p vstick -p vstick-bench"
+    (cd "$REPO" && cargo build --release -q -p vstick -p vstick-bench --bin vstick --bin vstick-guest-io) || return 1
+    for bin in "$target/release/vstick" "$target/release/vstick-guest-io"; do
+        guest_binary_files "$1" "$bin" "/usr/bin/${bin##*/}"
+    done
+}
+
 # start_vstick LOGFILE ARGS...: run `vstick serve ARGS` in the background.
 start_vstick() {
     local log=$1
